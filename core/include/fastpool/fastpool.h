@@ -1,0 +1,444 @@
+/*
+ * libfastpool — a multiprocessing.Pool for C.
+ *
+ * Umbrella header: include only this one.
+ *
+ * Conventions that hold for every call below:
+ *  - Functions return fp_status_t; output parameters (`*x_p`) are written only
+ *    on success.
+ *  - Parameter structs are "zero is default": `fp_pool_params_t p = {0};` is a
+ *    valid, fully defaulted value, and a NULL params pointer means the same.
+ *  - Tasks are found by name in a process-wide registry (FP_TASK_REGISTER),
+ *    never by function pointer, and all their inputs and outputs are byte
+ *    buffers with sizes, never pointers into the caller's memory.  This is
+ *    what lets the same call run unchanged on executors on another machine.
+ *  - Buffers passed in (inputs, output arrays) are BORROWED: the caller keeps
+ *    them alive and unchanged until the call, or the future it returned, has
+ *    completed.  Buffers handed out are owned by whoever the call says.
+ *  - A call that takes a callback and returns an error never invokes that
+ *    callback.  A call that returns FP_OK invokes exactly one of
+ *    (callback, error_callback) exactly once.
+ */
+#ifndef FASTPOOL_FASTPOOL_H
+#define FASTPOOL_FASTPOOL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "fastpool/export.h"
+#include "fastpool/status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define FP_VERSION_MAJOR 0
+#define FP_VERSION_MINOR 1
+#define FP_VERSION_PATCH 0
+
+/* Most arguments a single call may take (starmap, apply). */
+#define FP_MAX_ARGS 16
+/* Longest error message kept (including the terminating NUL). */
+#define FP_ERROR_MAX 256
+/* Longest task or worker-class name (including the terminating NUL). */
+#define FP_NAME_MAX 64
+
+FP_API const char *fp_version_string(void);
+
+/* ------------------------------------------------------------------------ */
+/* Buffers and errors                                                        */
+/* ------------------------------------------------------------------------ */
+
+/* A read-only byte buffer: `size` bytes at `data`. */
+typedef struct fp_cbuf {
+    const void *data;
+    size_t size;
+} fp_cbuf_t;
+
+/* A writable byte buffer. */
+typedef struct fp_buf {
+    void *data;
+    size_t size;
+} fp_buf_t;
+
+/* An input array for starmap: element i of this argument is the `elem_size`
+ * bytes at `(const char *)base + i * elem_size`. */
+typedef struct fp_array {
+    const void *base;
+    size_t elem_size;
+} fp_array_t;
+
+/* What went wrong in a call: the status, which element (for map-like calls;
+ * 0 for apply), and the message the task gave with fp_task_error() (or one
+ * the library wrote). */
+typedef struct fp_error {
+    fp_status_t status;
+    size_t index;
+    char message[FP_ERROR_MAX];
+} fp_error_t;
+
+/* ------------------------------------------------------------------------ */
+/* Logging and context                                                       */
+/* ------------------------------------------------------------------------ */
+
+typedef enum fp_log_level {
+    FP_LOG_DEFAULT = 0, /* FP_LOG_LEVEL from the environment, else WARN */
+    FP_LOG_ERROR = 1,
+    FP_LOG_WARN = 2,
+    FP_LOG_INFO = 3,
+    FP_LOG_DEBUG = 4,
+    FP_LOG_TRACE = 5,
+    FP_LOG_OFF = 6
+} fp_log_level_t;
+
+/* A user log sink.  Called on whichever thread logs, possibly concurrently;
+ * `msg` is valid only during the call. */
+typedef void (*fp_log_fn_t)(fp_log_level_t level, const char *msg,
+                            void *user_data);
+
+typedef struct fp_context_params {
+    fp_log_level_t log_level; /* 0: FP_LOG_LEVEL env ("error".."trace") or warn */
+    fp_log_fn_t log_fn;       /* NULL: write to stderr */
+    void *log_user_data;
+} fp_context_params_t;
+
+typedef struct fp_context fp_context_t;
+
+/* Create a context: logging, settings, and (later) the transport.  `params`
+ * may be NULL.  Free with fp_context_destroy() after every pool made from it
+ * has been destroyed. */
+FP_API fp_status_t fp_context_create(const fp_context_params_t *params,
+                                     fp_context_t **ctx_p);
+FP_API void fp_context_destroy(fp_context_t *ctx);
+
+/* ------------------------------------------------------------------------ */
+/* Tasks                                                                      */
+/* ------------------------------------------------------------------------ */
+
+/* The executing context handed to a task or a fork-join job.  It belongs to
+ * the executor that runs the call and is valid only during that call. */
+typedef struct fp_task fp_task_t;
+
+/*
+ * A task function.
+ *
+ *  args[0..nargs)  the call's inputs (map/imap: one, the element; starmap:
+ *                  one per input array; apply: as given).  Valid only during
+ *                  the call; never write through them.
+ *  out             map/starmap/imap: preset to this element's result slot in
+ *                  the caller's array ({slot, out_size}); write at most
+ *                  out->size bytes.  apply: {NULL, 0}; produce a result of any
+ *                  size with fp_task_output().
+ *
+ * Return FP_OK, or an error status (best with fp_task_error() for a message).
+ * Tasks run concurrently on many executors and must be thread-safe.
+ */
+typedef fp_status_t (*fp_task_fn_t)(fp_task_t *task, const fp_cbuf_t *args,
+                                     size_t nargs, fp_buf_t *out);
+
+/* Register `fn` under `name` (at most FP_NAME_MAX-1 bytes).  Registering the
+ * same (name, fn) again is a no-op; the same name with another function is
+ * FP_ERR_EXISTS.  Thread-safe.  Usually done through FP_TASK_REGISTER. */
+FP_API fp_status_t fp_task_register(const char *name, fp_task_fn_t fn);
+
+/* Look a task up by name: FP_ERR_NOT_FOUND if none. */
+FP_API fp_status_t fp_task_lookup(const char *name, fp_task_fn_t *fn_p);
+
+/* Register `fn` under the name "fn" when the program (or a module that a node
+ * dlopen()s) is loaded, so every copy of the binary has the same registry. */
+#define FP_TASK_REGISTER(fn) FP_TASK_REGISTER_AS(#fn, fn)
+#define FP_TASK_REGISTER_AS(name, fn)                                          \
+    __attribute__((constructor)) static void fp__register_task_##fn(void)      \
+    {                                                                          \
+        fp__task_register_at_load(name, fn, __FILE__, __LINE__);               \
+    }
+
+/* Used by FP_TASK_REGISTER: logs and remembers a failure (a name clash). */
+FP_API void fp__task_register_at_load(const char *name, fp_task_fn_t fn,
+                                      const char *file, int line);
+
+/* Set the task's error message (printf-style) and return `status`, so a task
+ * can `return fp_task_error(task, FP_ERR_INVALID, "bad input %d", x);`.
+ * `status` must be negative; FP_ERR_TASK is used otherwise. */
+FP_API fp_status_t fp_task_error(fp_task_t *task, fp_status_t status,
+                                 const char *fmt, ...) FP_PRINTF(3, 4);
+
+/* Give the task a result buffer of `size` bytes and return it.  apply: the
+ * buffer is allocated by the library and becomes the call's result (NULL on
+ * out of memory).  map-like calls: returns the element's slot when `size`
+ * fits in it (NULL otherwise, and the element fails with FP_ERR_OVERFLOW).
+ * The task writes the result into the returned memory before returning. */
+FP_API void *fp_task_output(fp_task_t *task, size_t size);
+
+/* This executor's index in its pool, 0..fp_pool_size()-1. */
+FP_API unsigned fp_task_executor(const fp_task_t *task);
+
+/* This executor's worker-class state (see fp_worker_class_t), NULL if the
+ * pool has no worker class. */
+FP_API void *fp_task_state(fp_task_t *task);
+
+/* The pool's init data (a copy the pool owns), {NULL, 0} if none. */
+FP_API fp_cbuf_t fp_task_init_data(const fp_task_t *task);
+
+/* ------------------------------------------------------------------------ */
+/* Worker classes: state per executor                                        */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * A worker class gives each executor a private, zeroed state block of
+ * `state_size` bytes (aligned to 64) that lives as long as the pool.
+ *  init    runs once per executor, on that executor, before its first task,
+ *          with the pool's init data.  An error fails fp_pool_create().
+ *  update  runs on every executor for every fp_pool_update(), between tasks
+ *          (never while that executor runs a task), in update order.
+ *  fini    runs once per executor when the pool is destroyed.
+ * Any hook may be NULL.  The struct is copied at registration.
+ */
+typedef struct fp_worker_class {
+    const char *name;
+    size_t state_size;
+    fp_status_t (*init)(fp_task_t *task, void *state, fp_cbuf_t init_data);
+    fp_status_t (*update)(fp_task_t *task, void *state, fp_cbuf_t update);
+    void (*fini)(fp_task_t *task, void *state);
+} fp_worker_class_t;
+
+FP_API fp_status_t fp_worker_class_register(const fp_worker_class_t *wc);
+
+/* Register a worker class at load time; `wc` is the name of a static
+ * fp_worker_class_t. */
+#define FP_WORKER_CLASS_REGISTER(wc)                                           \
+    __attribute__((constructor)) static void fp__register_wc_##wc(void)        \
+    {                                                                          \
+        fp__worker_class_register_at_load(&(wc), __FILE__, __LINE__);          \
+    }
+
+FP_API void fp__worker_class_register_at_load(const fp_worker_class_t *wc,
+                                              const char *file, int line);
+
+/* ------------------------------------------------------------------------ */
+/* Pools                                                                      */
+/* ------------------------------------------------------------------------ */
+
+typedef enum fp_pin {
+    FP_PIN_DEFAULT = 0, /* FP_PIN env ("none"/"core"), else one core each */
+    FP_PIN_CORE = 1,    /* executor i on core i mod cores (hwloc) */
+    FP_PIN_NONE = 2     /* let the OS place executors */
+} fp_pin_t;
+
+typedef struct fp_pool_params {
+    unsigned executors;       /* 0: FP_EXECUTORS env, else one per core of
+                                 this process's CPU set */
+    fp_pin_t pin;             /* 0: FP_PIN env, else FP_PIN_CORE */
+    const char *worker_class; /* NULL: none; else a registered class name */
+    fp_cbuf_t init_data;      /* copied; handed to every executor's init */
+} fp_pool_params_t;
+
+typedef struct fp_pool fp_pool_t;
+
+/* Create a pool of executors (threads pinned with hwloc, one Chase-Lev deque
+ * each, work stealing).  On a worker-class init error the pool is not
+ * created, the status is returned and `err` (may be NULL) says why. */
+FP_API fp_status_t fp_pool_create(fp_context_t *ctx,
+                                  const fp_pool_params_t *params,
+                                  fp_pool_t **pool_p, fp_error_t *err);
+
+/* Wait for every submitted call to complete (their callbacks included), run
+ * the worker-class fini hooks, stop the executors and free the pool.  Futures
+ * and iterators the caller still holds stay valid until released.  Must not
+ * be called from one of the pool's own executors. */
+FP_API fp_status_t fp_pool_destroy(fp_pool_t *pool);
+
+/* Number of executors. */
+FP_API unsigned fp_pool_size(const fp_pool_t *pool);
+
+/* Deliver `update` (copied) to every executor's worker-class update hook,
+ * between tasks, and wait until all have run it.  Executors that are asleep
+ * are woken to take it.  Returns the first hook error (described in `err`).
+ * FP_ERR_STATE if the pool's worker class has no update hook or if called
+ * from inside a task. */
+FP_API fp_status_t fp_pool_update(fp_pool_t *pool, fp_cbuf_t update,
+                                  fp_error_t *err);
+
+/* ------------------------------------------------------------------------ */
+/* Futures                                                                    */
+/* ------------------------------------------------------------------------ */
+
+typedef struct fp_future fp_future_t;
+
+/* Called once when the call succeeded. */
+typedef void (*fp_callback_fn_t)(fp_future_t *future, void *user_data);
+/* Called once when the call failed or was canceled; `err` is valid only
+ * during the callback. */
+typedef void (*fp_error_callback_fn_t)(fp_future_t *future,
+                                       const fp_error_t *err, void *user_data);
+
+/* Options for one call; zero is default; the pointer may be NULL. */
+typedef struct fp_call_params {
+    size_t chunksize; /* elements per chunk; 0: automatic */
+    /* Completion callbacks: exactly one of them runs exactly once, on the
+     * executor thread that finishes the call's last element (or on the
+     * thread calling fp_future_cancel() when that finishes it).  They run
+     * before any waiter is released.  They must not block on this pool
+     * (no fp_future_wait / fp_map on the same pool) and must not release
+     * the future they are given.  Ignored by the blocking calls. */
+    fp_callback_fn_t callback;
+    fp_error_callback_fn_t error_callback;
+    void *user_data;
+} fp_call_params_t;
+
+/* Wait until the call completes, at most `timeout` seconds (< 0: forever,
+ * 0: just look).  FP_OK when it completed (successfully or not),
+ * FP_ERR_TIMEOUT otherwise.  Safe from any thread; from an executor of the
+ * same pool it runs other work while waiting. */
+FP_API fp_status_t fp_future_wait(fp_future_t *future, double timeout);
+
+/* fp_future_wait, then the call's status: FP_OK, the first task error
+ * (described in `err`, may be NULL), FP_ERR_CANCELED, or FP_ERR_TIMEOUT if it
+ * had not completed in time (the call goes on). */
+FP_API fp_status_t fp_future_get(fp_future_t *future, double timeout,
+                                 fp_error_t *err);
+
+/* Non-zero once the call has completed. */
+FP_API int fp_future_done(const fp_future_t *future);
+
+/* apply_async's result: a view of the buffer the future owns, valid until
+ * fp_future_release().  FP_ERR_STATE if the call has not completed
+ * successfully or is not an apply. */
+FP_API fp_status_t fp_future_result(const fp_future_t *future,
+                                    fp_cbuf_t *result);
+
+/* Ask the call to stop: elements not started are skipped, running ones
+ * finish.  The future then completes with FP_ERR_CANCELED (error callback
+ * included).  FP_ERR_STATE if it had already completed. */
+FP_API fp_status_t fp_future_cancel(fp_future_t *future);
+
+/* Drop the caller's reference.  The call itself goes on to completion
+ * (callbacks run); the caller's buffers must stay valid until then. */
+FP_API void fp_future_release(fp_future_t *future);
+
+/* ------------------------------------------------------------------------ */
+/* Calls                                                                      */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * map: out[i] = task(in[i]) for i in 0..n-1.  Element i of the input is the
+ * `in_size` bytes at in + i*in_size; its result slot the `out_size` bytes at
+ * out + i*out_size (out may be NULL when out_size is 0).  Results are in input
+ * order.  n == 0 succeeds at once.  On a task error the remaining elements are
+ * skipped and the first error is returned (and described in `err`); slots of
+ * elements that ran keep their results.  Blocking; from inside a task of the
+ * same pool it runs as nested parallel work on the executors.
+ */
+FP_API fp_status_t fp_map(fp_pool_t *pool, const char *task, const void *in,
+                          size_t in_size, size_t n, void *out, size_t out_size,
+                          const fp_call_params_t *params, fp_error_t *err);
+
+/* map, without blocking: a future to wait on, get, cancel and release. */
+FP_API fp_status_t fp_map_async(fp_pool_t *pool, const char *task,
+                                const void *in, size_t in_size, size_t n,
+                                void *out, size_t out_size,
+                                const fp_call_params_t *params,
+                                fp_future_t **future_p);
+
+/* starmap: out[i] = task(args[0][i], ..., args[nargs-1][i]); nargs in
+ * 1..FP_MAX_ARGS.  Otherwise as fp_map. */
+FP_API fp_status_t fp_starmap(fp_pool_t *pool, const char *task,
+                              const fp_array_t *args, size_t nargs, size_t n,
+                              void *out, size_t out_size,
+                              const fp_call_params_t *params, fp_error_t *err);
+
+FP_API fp_status_t fp_starmap_async(fp_pool_t *pool, const char *task,
+                                    const fp_array_t *args, size_t nargs,
+                                    size_t n, void *out, size_t out_size,
+                                    const fp_call_params_t *params,
+                                    fp_future_t **future_p);
+
+/* apply: one call with nargs (0..FP_MAX_ARGS) inputs of any size.  The
+ * argument descriptors are copied; the bytes they point at are borrowed.  On
+ * success `*result` (may be NULL to drop it) receives a buffer allocated with
+ * malloc() that the caller frees with free(); {NULL, 0} if the task produced
+ * none. */
+FP_API fp_status_t fp_apply(fp_pool_t *pool, const char *task,
+                            const fp_cbuf_t *args, size_t nargs,
+                            fp_buf_t *result, fp_error_t *err);
+
+/* apply without blocking; the result is read with fp_future_result(). */
+FP_API fp_status_t fp_apply_async(fp_pool_t *pool, const char *task,
+                                  const fp_cbuf_t *args, size_t nargs,
+                                  const fp_call_params_t *params,
+                                  fp_future_t **future_p);
+
+/* ------------------------------------------------------------------------ */
+/* Lazy iteration: imap and imap_unordered                                    */
+/* ------------------------------------------------------------------------ */
+
+typedef struct fp_iter fp_iter_t;
+
+/*
+ * imap: results one by one in input order; imap_unordered: in the order they
+ * complete.  Work is submitted lazily: a bounded window of chunks (a few per
+ * executor) runs ahead of the consumer, so memory stays bounded however large
+ * n is and however slowly results are taken.  Every element has its own
+ * status: a failing element does not stop the others.  params->callback and
+ * error_callback are not used by iterators.
+ */
+FP_API fp_status_t fp_imap(fp_pool_t *pool, const char *task, const void *in,
+                           size_t in_size, size_t n, size_t out_size,
+                           const fp_call_params_t *params, fp_iter_t **iter_p);
+
+FP_API fp_status_t fp_imap_unordered(fp_pool_t *pool, const char *task,
+                                     const void *in, size_t in_size, size_t n,
+                                     size_t out_size,
+                                     const fp_call_params_t *params,
+                                     fp_iter_t **iter_p);
+
+/*
+ * Take the next result: copies it into `out` (out_size bytes; may be NULL
+ * when out_size is 0) and its input index into `*index` (may be NULL).
+ * Returns FP_OK; the element's task error (index set, `err` filled); FP_END
+ * when every result has been taken; FP_ERR_TIMEOUT if none arrived within
+ * `timeout` seconds (< 0: forever).  One consumer thread at a time.
+ */
+FP_API fp_status_t fp_iter_next(fp_iter_t *iter, void *out, size_t *index,
+                                double timeout, fp_error_t *err);
+
+/* Stop the iteration (chunks not started are skipped), wait for chunks in
+ * flight, free everything. */
+FP_API void fp_iter_destroy(fp_iter_t *iter);
+
+/* ------------------------------------------------------------------------ */
+/* Nested fork-join inside a task                                             */
+/* ------------------------------------------------------------------------ */
+
+/* A job runs on whichever executor takes it; `task` is that executor's. */
+typedef void (*fp_job_fn_t)(fp_task_t *task, void *arg);
+
+/* Storage for one spawned job, normally on the spawner's stack.  Its fields
+ * are private to the library. */
+typedef struct fp_frame {
+    void *fp__private[4];
+} fp_frame_t;
+
+/* Push job fn(arg) on this executor's deque, where idle executors may steal
+ * it.  `frame` and `arg` must stay valid until fp_sync(frame). */
+FP_API void fp_spawn(fp_task_t *task, fp_frame_t *frame, fp_job_fn_t fn,
+                     void *arg);
+
+/* Wait for the job spawned with `frame`: run it here if nobody stole it,
+ * otherwise run other work until the thief finishes it.  Frames are synced
+ * in the reverse order of their spawns (last spawned, first synced), and
+ * every spawn is synced before the task or job that spawned it returns. */
+FP_API void fp_sync(fp_task_t *task, fp_frame_t *frame);
+
+/* Run fn(arg) as a root job on the pool's executors and wait for it (and
+ * everything it spawned) to finish.  Local to this process: `fn` is a
+ * pointer, so this is for compute kernels inside one node, not for calls
+ * that may travel (use registered tasks for those).  FP_ERR_STATE if called
+ * from inside a task (spawn instead). */
+FP_API fp_status_t fp_pool_run(fp_pool_t *pool, fp_job_fn_t fn, void *arg);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

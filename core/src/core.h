@@ -1,0 +1,160 @@
+/* Internal structures shared by the core's files. */
+#ifndef FP_CORE_CORE_H
+#define FP_CORE_CORE_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "deque.h"
+#include "fastpool/fastpool.h"
+#include "log.h"
+#include "topo.h"
+
+#define FP__LIKELY(x) __builtin_expect(!!(x), 1)
+#define FP__UNLIKELY(x) __builtin_expect(!!(x), 0)
+
+struct fp_context {
+    fp__logger_t log;
+    fp__topo_t *topo;
+    atomic_int pools;
+};
+
+/* ---- jobs -------------------------------------------------------------- */
+
+/* What an fp_frame_t holds. */
+typedef struct fp__job {
+    fp_job_fn_t fn;
+    void *arg;
+    atomic_int done; /* set (release) by a thief when it finished the job */
+} fp__job_t;
+
+/* A unit of work submitted from outside the executors (injection queue). */
+typedef struct fp__root fp__root_t;
+struct fp__root {
+    void (*run)(fp_task_t *task, fp__root_t *root);
+    fp__root_t *next, *prev;
+    bool queued; /* under the pool's inject lock */
+};
+
+/* ---- executors ---------------------------------------------------------- */
+
+enum {
+    FP__CALL_FAILED = 1u,   /* fp_task_output could not satisfy the task */
+};
+
+struct fp_task {
+    fp__deque_t dq; /* first: cache-line aligned */
+    fp_pool_t *pool;
+    unsigned index;
+    uint64_t rng;
+    uint64_t update_seen;
+    void *state;
+
+    /* the call in progress on this executor */
+    fp_buf_t *out;        /* result slot (map) or {NULL,0} (apply) */
+    void *apply_buf;      /* apply: buffer from fp_task_output */
+    size_t apply_size;
+    bool apply_mode;
+    unsigned flags;       /* FP__CALL_* set during the call */
+    fp_status_t flag_status;
+    bool has_msg;
+    char msg[FP_ERROR_MAX];
+
+    pthread_t thread;
+    fp_status_t init_status;
+};
+
+/* ---- updates ------------------------------------------------------------ */
+
+typedef struct fp__update {
+    uint64_t seq;
+    fp_cbuf_t data;
+} fp__update_t;
+
+/* ---- pools -------------------------------------------------------------- */
+
+struct fp_pool {
+    fp_context_t *ctx;
+    const fp__logger_t *log;
+    unsigned n;
+    fp_task_t **exec;
+    fp_pin_t pin;
+
+    /* injection queue: work submitted from outside the executors */
+    _Alignas(64) pthread_mutex_t inject_lock;
+    fp__root_t *inject_head, *inject_tail;
+    atomic_size_t inject_count;
+
+    /* sleeping: futex word bumped on every wake; counts of idle executors */
+    _Alignas(64) atomic_uint sleep_seq;
+    atomic_int sleepers;
+    atomic_int searching;
+    atomic_int stop;
+
+    /* broadcast updates: one in flight at a time */
+    _Alignas(64) _Atomic(uint64_t) update_seq;
+    _Atomic(fp__update_t *) update_cur;
+    atomic_uint update_acks;
+    pthread_mutex_t update_call_lock; /* serialises fp_pool_update callers */
+    pthread_mutex_t update_lock;      /* guards update_err and the cond */
+    pthread_cond_t update_cond;
+    fp_error_t update_err;
+
+    /* work outstanding (calls in flight), for fp_pool_destroy */
+    _Alignas(64) pthread_mutex_t idle_lock;
+    pthread_cond_t idle_cond;
+    size_t outstanding;
+    atomic_int live_iters;
+
+    /* executor start-up */
+    unsigned started;
+    pthread_cond_t start_cond;
+
+    bool has_class;
+    fp_worker_class_t wc;
+    void *init_data;
+    size_t init_size;
+};
+
+extern _Thread_local fp_task_t *fp__tls_task;
+
+/* The executor the calling thread is, if it is one of `pool`'s. */
+static inline fp_task_t *fp__current_task(const fp_pool_t *pool)
+{
+    fp_task_t *t = fp__tls_task;
+    return t != NULL && t->pool == pool ? t : NULL;
+}
+
+/* Queue a root for the executors and wake one.  Counts as outstanding work
+ * until fp__pool_work_done(). */
+void fp__pool_inject(fp_pool_t *pool, fp__root_t *root);
+/* Take `root` back if no executor has taken it yet: true if it was removed
+ * (the caller then owns it and must still call fp__pool_work_done). */
+bool fp__pool_uninject(fp_pool_t *pool, fp__root_t *root);
+void fp__pool_work_begin(fp_pool_t *pool);
+void fp__pool_work_done(fp_pool_t *pool);
+
+/* Run one piece of other work (steal or injected root) if there is any:
+ * for waiting without blocking an executor.  True if something ran. */
+bool fp__help_once(fp_task_t *task);
+
+/* Apply pending broadcast updates (between tasks). */
+void fp__apply_updates(fp_task_t *task);
+static inline void fp__check_updates(fp_task_t *task)
+{
+    if (FP__UNLIKELY(atomic_load_explicit(&task->pool->update_seq,
+                                          memory_order_relaxed) !=
+                     task->update_seen))
+        fp__apply_updates(task);
+}
+
+/* Futex helpers (Linux). */
+void fp__futex_wait(atomic_uint *addr, unsigned expected, double timeout_s);
+void fp__futex_wake(atomic_uint *addr, int n);
+
+/* Monotonic seconds. */
+double fp__now(void);
+
+#endif

@@ -1,0 +1,722 @@
+/*
+ * The scheduler: executors, work stealing, sleeping, fork-join, updates.
+ *
+ * Design note.
+ *
+ * Every executor is a thread pinned to one core (hwloc) that owns a Chase-Lev
+ * deque (deque.h).  Work reaches executors two ways:
+ *   - from outside (a pool call made by a client thread): a "root" goes into
+ *     the pool's injection queue (a mutex-protected list) and one sleeping
+ *     executor is woken;
+ *   - from inside (fp_spawn in a running task): the job's frame, which lives
+ *     on the spawner's stack, is pushed on the spawner's deque.
+ * An executor with nothing to do takes roots from the injection queue and
+ * steals from random victims; fp_sync of a stolen frame does the same while
+ * it waits (help-first), so no executor blocks while work exists.
+ *
+ * fp_sync's fast path is a deque pop that returns the frame just spawned: the
+ * job runs inline on the spawner, nothing is allocated and no other cache
+ * line is written.  That is what keeps spawn+sync at a few nanoseconds.
+ *
+ * Sleeping.  An idle executor spins for a while (as a "searcher"), then
+ * registers as a sleeper and waits on the futex word sleep_seq.  Submitters
+ * bump sleep_seq and wake one sleeper after queueing a root; both sides use
+ * seq_cst operations (queue count / sleepers / sleep_seq), so a root queued
+ * while an executor goes to sleep is always seen by one of them.  fp_spawn
+ * checks `sleepers > 0 && searching == 0` with relaxed loads only, to keep a
+ * fence off the spawn path; that check can miss an executor that is falling
+ * asleep at that very moment (the store-load window on x86).  Such an
+ * executor is not needed for correctness (the spawner syncs its own frames),
+ * and it is woken by the next spawn, or by the sleep timeout (at most
+ * SLEEP_MAX_MS) at the latest.  The timeout doubles while nothing arrives, so
+ * an idle pool wakes a few times a second at most.
+ *
+ * Updates.  fp_pool_update publishes one record (update_cur, then update_seq)
+ * and wakes every executor; each applies it between tasks (the main loop, the
+ * per-element loop of map chunks, and sync's helping loop check update_seq
+ * with a relaxed load) and acknowledges; the caller waits for all acks.
+ */
+#include "core.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <linux/futex.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "registry.h"
+
+_Static_assert(sizeof(fp__job_t) <= sizeof(fp_frame_t),
+               "fp_frame_t too small for a job");
+
+_Thread_local fp_task_t *fp__tls_task;
+
+#define SPIN_ROUNDS 64     /* steal rounds before an idle executor sleeps */
+#define SLEEP_MIN_MS 1
+#define SLEEP_MAX_MS 256
+
+/* ---- small helpers ------------------------------------------------------ */
+
+double fp__now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+void fp__futex_wait(atomic_uint *addr, unsigned expected, double timeout_s)
+{
+    struct timespec ts, *tsp = NULL;
+    if (timeout_s >= 0) {
+        ts.tv_sec = (time_t)timeout_s;
+        ts.tv_nsec = (long)((timeout_s - (double)ts.tv_sec) * 1e9);
+        tsp = &ts;
+    }
+    syscall(SYS_futex, (unsigned *)addr, FUTEX_WAIT_PRIVATE, expected, tsp,
+            NULL, 0);
+}
+
+void fp__futex_wake(atomic_uint *addr, int n)
+{
+    syscall(SYS_futex, (unsigned *)addr, FUTEX_WAKE_PRIVATE, n, NULL, NULL, 0);
+}
+
+static inline uint64_t rng_next(uint64_t *s)
+{
+    /* xorshift64* */
+    uint64_t x = *s;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    *s = x;
+    return x * 0x2545F4914F6CDD1DULL;
+}
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
+/* ---- waking ------------------------------------------------------------- */
+
+static void wake_one(fp_pool_t *pool)
+{
+    atomic_fetch_add(&pool->sleep_seq, 1);
+    fp__futex_wake(&pool->sleep_seq, 1);
+}
+
+static void wake_all(fp_pool_t *pool)
+{
+    atomic_fetch_add(&pool->sleep_seq, 1);
+    fp__futex_wake(&pool->sleep_seq, INT_MAX);
+}
+
+/* After pushing local work: wake a sleeper if nobody is looking for work. */
+static inline void maybe_wake_for_spawn(fp_pool_t *pool)
+{
+    if (FP__UNLIKELY(
+            atomic_load_explicit(&pool->sleepers, memory_order_relaxed) > 0 &&
+            atomic_load_explicit(&pool->searching, memory_order_relaxed) == 0))
+        wake_one(pool);
+}
+
+/* ---- outstanding work --------------------------------------------------- */
+
+void fp__pool_work_begin(fp_pool_t *pool)
+{
+    pthread_mutex_lock(&pool->idle_lock);
+    pool->outstanding++;
+    pthread_mutex_unlock(&pool->idle_lock);
+}
+
+void fp__pool_work_done(fp_pool_t *pool)
+{
+    pthread_mutex_lock(&pool->idle_lock);
+    if (--pool->outstanding == 0)
+        pthread_cond_broadcast(&pool->idle_cond);
+    pthread_mutex_unlock(&pool->idle_lock);
+}
+
+/* ---- injection queue ---------------------------------------------------- */
+
+void fp__pool_inject(fp_pool_t *pool, fp__root_t *root)
+{
+    pthread_mutex_lock(&pool->inject_lock);
+    root->next = NULL;
+    root->prev = pool->inject_tail;
+    if (pool->inject_tail != NULL)
+        pool->inject_tail->next = root;
+    else
+        pool->inject_head = root;
+    pool->inject_tail = root;
+    root->queued = true;
+    atomic_fetch_add(&pool->inject_count, 1); /* seq_cst: see design note */
+    pthread_mutex_unlock(&pool->inject_lock);
+    if (atomic_load(&pool->sleepers) > 0)
+        wake_one(pool);
+}
+
+static void inject_unlink(fp_pool_t *pool, fp__root_t *root)
+{
+    if (root->prev != NULL)
+        root->prev->next = root->next;
+    else
+        pool->inject_head = root->next;
+    if (root->next != NULL)
+        root->next->prev = root->prev;
+    else
+        pool->inject_tail = root->prev;
+    root->queued = false;
+    atomic_fetch_sub(&pool->inject_count, 1);
+}
+
+bool fp__pool_uninject(fp_pool_t *pool, fp__root_t *root)
+{
+    bool removed = false;
+    pthread_mutex_lock(&pool->inject_lock);
+    if (root->queued) {
+        inject_unlink(pool, root);
+        removed = true;
+    }
+    pthread_mutex_unlock(&pool->inject_lock);
+    return removed;
+}
+
+static fp__root_t *inject_take(fp_pool_t *pool)
+{
+    if (atomic_load_explicit(&pool->inject_count, memory_order_relaxed) == 0)
+        return NULL;
+    pthread_mutex_lock(&pool->inject_lock);
+    fp__root_t *root = pool->inject_head;
+    if (root != NULL)
+        inject_unlink(pool, root);
+    pthread_mutex_unlock(&pool->inject_lock);
+    return root;
+}
+
+/* ---- running work ------------------------------------------------------- */
+
+static inline void run_stolen(fp_task_t *t, fp__job_t *job)
+{
+    job->fn(t, job->arg);
+    atomic_store_explicit(&job->done, 1, memory_order_release);
+}
+
+/* One pass over the other executors, starting at a random one. */
+static fp__job_t *steal_round(fp_task_t *t)
+{
+    fp_pool_t *pool = t->pool;
+    unsigned n = pool->n;
+    if (n < 2)
+        return NULL;
+    unsigned start = (unsigned)(rng_next(&t->rng) % n);
+    for (unsigned k = 0; k < n; k++) {
+        unsigned v = start + k;
+        if (v >= n)
+            v -= n;
+        if (v == t->index)
+            continue;
+        void *x;
+        do {
+            x = fp__deque_steal(&pool->exec[v]->dq);
+        } while (x == FP__DEQUE_ABORT);
+        if (x != NULL)
+            return x;
+    }
+    return NULL;
+}
+
+bool fp__help_once(fp_task_t *t)
+{
+    fp__check_updates(t);
+    fp__job_t *job = steal_round(t);
+    if (job != NULL) {
+        run_stolen(t, job);
+        return true;
+    }
+    fp__root_t *root = inject_take(t->pool);
+    if (root != NULL) {
+        root->run(t, root);
+        return true;
+    }
+    return false;
+}
+
+/* ---- fork-join ---------------------------------------------------------- */
+
+void fp_spawn(fp_task_t *t, fp_frame_t *frame, fp_job_fn_t fn, void *arg)
+{
+    fp__job_t *job = (fp__job_t *)frame;
+    job->fn = fn;
+    job->arg = arg;
+    atomic_store_explicit(&job->done, 0, memory_order_relaxed);
+    if (FP__UNLIKELY(fp__deque_push(&t->dq, job) != 0)) {
+        /* the deque could not grow: run the job now, which is always legal */
+        fn(t, arg);
+        atomic_store_explicit(&job->done, 1, memory_order_relaxed);
+        return;
+    }
+    maybe_wake_for_spawn(t->pool);
+}
+
+static void sync_wait_stolen(fp_task_t *t, fp__job_t *job)
+{
+    unsigned idle = 0;
+    while (!atomic_load_explicit(&job->done, memory_order_acquire)) {
+        fp__check_updates(t);
+        fp__job_t *other = steal_round(t);
+        if (other != NULL) {
+            run_stolen(t, other);
+            idle = 0;
+            continue;
+        }
+        /* the thief is running our job: it will finish; stay light */
+        if (++idle < 256)
+            cpu_relax();
+        else
+            sched_yield();
+    }
+}
+
+void fp_sync(fp_task_t *t, fp_frame_t *frame)
+{
+    fp__job_t *job = (fp__job_t *)frame;
+    fp__job_t *x = fp__deque_pop(&t->dq);
+    if (FP__LIKELY(x == job)) {
+        job->fn(t, job->arg);
+        return;
+    }
+    /* Frames synced out of LIFO order: run the younger ones now (legal, as
+     * nobody else can take them any more once popped) and keep looking. */
+    while (x != NULL && x != job) {
+        x->fn(t, x->arg);
+        atomic_store_explicit(&x->done, 1, memory_order_relaxed);
+        x = fp__deque_pop(&t->dq);
+    }
+    if (x == job) {
+        job->fn(t, job->arg);
+        return;
+    }
+    /* Stolen (or already run by the fallback above). */
+    sync_wait_stolen(t, job);
+}
+
+/* ---- updates ------------------------------------------------------------ */
+
+void fp__apply_updates(fp_task_t *t)
+{
+    fp_pool_t *pool = t->pool;
+    uint64_t seq = atomic_load_explicit(&pool->update_seq, memory_order_acquire);
+    if (seq == t->update_seen)
+        return;
+    fp__update_t *u =
+        atomic_load_explicit(&pool->update_cur, memory_order_acquire);
+    t->update_seen = seq;
+    fp_status_t st = FP_OK;
+    if (u != NULL && u->seq == seq && pool->wc.update != NULL) {
+        t->has_msg = false;
+        st = pool->wc.update(t, t->state, u->data);
+    }
+    pthread_mutex_lock(&pool->update_lock);
+    if (st != FP_OK && pool->update_err.status == FP_OK) {
+        pool->update_err.status = st < 0 ? st : FP_ERR_TASK;
+        pool->update_err.index = t->index;
+        if (t->has_msg)
+            memcpy(pool->update_err.message, t->msg, sizeof(t->msg));
+        else
+            snprintf(pool->update_err.message, sizeof(pool->update_err.message),
+                     "update hook of worker class '%s' failed on executor %u: %s",
+                     pool->wc.name, t->index, fp_status_string(st));
+    }
+    if (atomic_fetch_add(&pool->update_acks, 1) + 1 == pool->n)
+        pthread_cond_broadcast(&pool->update_cond);
+    pthread_mutex_unlock(&pool->update_lock);
+}
+
+fp_status_t fp_pool_update(fp_pool_t *pool, fp_cbuf_t update, fp_error_t *err)
+{
+    if (pool == NULL || (update.data == NULL && update.size != 0))
+        return FP_ERR_INVALID;
+    if (fp__tls_task != NULL && fp__tls_task->pool == pool)
+        return FP_ERR_STATE;
+    if (!pool->has_class || pool->wc.update == NULL) {
+        if (err != NULL) {
+            err->status = FP_ERR_STATE;
+            err->index = 0;
+            snprintf(err->message, sizeof(err->message),
+                     "the pool has no worker class with an update hook");
+        }
+        return FP_ERR_STATE;
+    }
+
+    fp__update_t u;
+    void *copy = NULL;
+    if (update.size > 0) {
+        copy = malloc(update.size);
+        if (copy == NULL)
+            return FP_ERR_NOMEM;
+        memcpy(copy, update.data, update.size);
+    }
+    u.data.data = copy;
+    u.data.size = update.size;
+
+    pthread_mutex_lock(&pool->update_call_lock);
+    pthread_mutex_lock(&pool->update_lock);
+    memset(&pool->update_err, 0, sizeof(pool->update_err));
+    atomic_store(&pool->update_acks, 0);
+    u.seq = atomic_load(&pool->update_seq) + 1;
+    atomic_store_explicit(&pool->update_cur, &u, memory_order_release);
+    atomic_store_explicit(&pool->update_seq, u.seq, memory_order_release);
+    pthread_mutex_unlock(&pool->update_lock);
+    wake_all(pool);
+
+    pthread_mutex_lock(&pool->update_lock);
+    while (atomic_load(&pool->update_acks) < pool->n)
+        pthread_cond_wait(&pool->update_cond, &pool->update_lock);
+    fp_status_t status = pool->update_err.status;
+    if (status != FP_OK && err != NULL)
+        *err = pool->update_err;
+    atomic_store_explicit(&pool->update_cur, NULL, memory_order_relaxed);
+    pthread_mutex_unlock(&pool->update_lock);
+    pthread_mutex_unlock(&pool->update_call_lock);
+    free(copy);
+    return status;
+}
+
+/* ---- the executor loop -------------------------------------------------- */
+
+static bool pool_has_visible_work(fp_task_t *t)
+{
+    fp_pool_t *pool = t->pool;
+    if (atomic_load(&pool->inject_count) > 0)
+        return true;
+    if (atomic_load(&pool->stop))
+        return true;
+    if (atomic_load(&pool->update_seq) != t->update_seen)
+        return true;
+    for (unsigned i = 0; i < pool->n; i++)
+        if (fp__deque_size(&pool->exec[i]->dq) > 0)
+            return true;
+    return false;
+}
+
+static void executor_idle(fp_task_t *t, unsigned *sleep_ms)
+{
+    fp_pool_t *pool = t->pool;
+    /* search a little before sleeping: work often arrives in bursts */
+    atomic_fetch_add(&pool->searching, 1);
+    for (int r = 0; r < SPIN_ROUNDS; r++) {
+        if (pool_has_visible_work(t)) {
+            atomic_fetch_sub(&pool->searching, 1);
+            return;
+        }
+        for (int i = 0; i < 32; i++)
+            cpu_relax();
+    }
+    atomic_fetch_sub(&pool->searching, 1);
+
+    unsigned seq = atomic_load(&pool->sleep_seq);
+    atomic_fetch_add(&pool->sleepers, 1);
+    if (!pool_has_visible_work(t)) {
+        fp__futex_wait(&pool->sleep_seq, seq, *sleep_ms / 1000.0);
+        if (*sleep_ms < SLEEP_MAX_MS)
+            *sleep_ms *= 2;
+    }
+    atomic_fetch_sub(&pool->sleepers, 1);
+}
+
+static void executor_loop(fp_task_t *t)
+{
+    fp_pool_t *pool = t->pool;
+    unsigned sleep_ms = SLEEP_MIN_MS;
+    while (!atomic_load_explicit(&pool->stop, memory_order_acquire)) {
+        if (fp__help_once(t)) {
+            sleep_ms = SLEEP_MIN_MS;
+            continue;
+        }
+        executor_idle(t, &sleep_ms);
+    }
+}
+
+static void *executor_main(void *arg)
+{
+    fp_task_t *t = arg;
+    fp_pool_t *pool = t->pool;
+    fp__tls_task = t;
+
+    if (pool->pin == FP_PIN_CORE)
+        fp__topo_pin_self(pool->ctx->topo, t->index);
+
+    fp_status_t st = FP_OK;
+    if (pool->has_class && pool->wc.state_size > 0) {
+        size_t sz = (pool->wc.state_size + 63) & ~(size_t)63;
+        t->state = aligned_alloc(64, sz);
+        if (t->state == NULL)
+            st = FP_ERR_NOMEM;
+        else
+            memset(t->state, 0, sz);
+    }
+    if (st == FP_OK && pool->has_class && pool->wc.init != NULL) {
+        t->has_msg = false;
+        fp_cbuf_t init = {pool->init_data, pool->init_size};
+        st = pool->wc.init(t, t->state, init);
+        if (st > 0)
+            st = FP_ERR_TASK;
+    }
+    t->init_status = st;
+
+    pthread_mutex_lock(&pool->idle_lock);
+    pool->started++;
+    pthread_cond_broadcast(&pool->start_cond);
+    pthread_mutex_unlock(&pool->idle_lock);
+
+    if (st == FP_OK) {
+        executor_loop(t);
+        if (pool->has_class && pool->wc.fini != NULL)
+            pool->wc.fini(t, t->state);
+    }
+    free(t->state);
+    t->state = NULL;
+    fp__tls_task = NULL;
+    return NULL;
+}
+
+/* ---- pool lifecycle ----------------------------------------------------- */
+
+static unsigned env_unsigned(const char *name, unsigned dflt)
+{
+    const char *s = getenv(name);
+    if (s == NULL || *s == '\0')
+        return dflt;
+    char *end;
+    unsigned long v = strtoul(s, &end, 10);
+    if (*end != '\0' || v == 0 || v > 4096)
+        return dflt;
+    return (unsigned)v;
+}
+
+static void pool_free(fp_pool_t *pool)
+{
+    if (pool->exec != NULL) {
+        for (unsigned i = 0; i < pool->n; i++) {
+            if (pool->exec[i] == NULL)
+                continue;
+            fp__deque_destroy(&pool->exec[i]->dq);
+            free(pool->exec[i]);
+        }
+        free(pool->exec);
+    }
+    pthread_mutex_destroy(&pool->inject_lock);
+    pthread_mutex_destroy(&pool->update_call_lock);
+    pthread_mutex_destroy(&pool->update_lock);
+    pthread_cond_destroy(&pool->update_cond);
+    pthread_mutex_destroy(&pool->idle_lock);
+    pthread_cond_destroy(&pool->idle_cond);
+    pthread_cond_destroy(&pool->start_cond);
+    free(pool->init_data);
+    free(pool);
+}
+
+static void pool_stop_and_join(fp_pool_t *pool, unsigned nthreads)
+{
+    atomic_store_explicit(&pool->stop, 1, memory_order_release);
+    wake_all(pool);
+    for (unsigned i = 0; i < nthreads; i++)
+        pthread_join(pool->exec[i]->thread, NULL);
+}
+
+static void set_error(fp_error_t *err, fp_status_t status, size_t index,
+                      const char *msg)
+{
+    if (err == NULL)
+        return;
+    err->status = status;
+    err->index = index;
+    snprintf(err->message, sizeof(err->message), "%s", msg);
+}
+
+fp_status_t fp_pool_create(fp_context_t *ctx, const fp_pool_params_t *params,
+                           fp_pool_t **pool_p, fp_error_t *err)
+{
+    static const fp_pool_params_t defaults = {0};
+    char msg[FP_ERROR_MAX];
+    if (ctx == NULL || pool_p == NULL)
+        return FP_ERR_INVALID;
+    if (params == NULL)
+        params = &defaults;
+    if (params->init_data.data == NULL && params->init_data.size != 0)
+        return FP_ERR_INVALID;
+    if (params->pin < FP_PIN_DEFAULT || params->pin > FP_PIN_NONE)
+        return FP_ERR_INVALID;
+    if (params->executors > 4096) {
+        set_error(err, FP_ERR_INVALID, 0, "at most 4096 executors per pool");
+        return FP_ERR_INVALID;
+    }
+
+    fp_pool_t *pool = calloc(1, sizeof(*pool));
+    if (pool == NULL)
+        return FP_ERR_NOMEM;
+    pool->ctx = ctx;
+    pool->log = &ctx->log;
+    pthread_mutex_init(&pool->inject_lock, NULL);
+    pthread_mutex_init(&pool->update_call_lock, NULL);
+    pthread_mutex_init(&pool->update_lock, NULL);
+    pthread_cond_init(&pool->update_cond, NULL);
+    pthread_mutex_init(&pool->idle_lock, NULL);
+    pthread_cond_init(&pool->idle_cond, NULL);
+    pthread_cond_init(&pool->start_cond, NULL);
+
+    fp_status_t status = FP_OK;
+    if (params->worker_class != NULL) {
+        status = fp__worker_class_lookup(params->worker_class, &pool->wc);
+        if (status != FP_OK) {
+            snprintf(msg, sizeof(msg), "no worker class named '%s'",
+                     params->worker_class);
+            set_error(err, status, 0, msg);
+            goto err_free;
+        }
+        pool->has_class = true;
+    }
+    if (params->init_data.size > 0) {
+        pool->init_data = malloc(params->init_data.size);
+        if (pool->init_data == NULL) {
+            status = FP_ERR_NOMEM;
+            goto err_free;
+        }
+        memcpy(pool->init_data, params->init_data.data, params->init_data.size);
+        pool->init_size = params->init_data.size;
+    }
+
+    pool->n = params->executors != 0
+                  ? params->executors
+                  : env_unsigned("FP_EXECUTORS", fp__topo_ncores(ctx->topo));
+    pool->pin = params->pin;
+    if (pool->pin == FP_PIN_DEFAULT) {
+        const char *p = getenv("FP_PIN");
+        pool->pin = p != NULL && strcmp(p, "none") == 0 ? FP_PIN_NONE
+                                                        : FP_PIN_CORE;
+    }
+
+    pool->exec = calloc(pool->n, sizeof(*pool->exec));
+    if (pool->exec == NULL) {
+        status = FP_ERR_NOMEM;
+        goto err_free;
+    }
+    for (unsigned i = 0; i < pool->n; i++) {
+        fp_task_t *t = aligned_alloc(64, (sizeof(*t) + 63) & ~(size_t)63);
+        if (t == NULL) {
+            status = FP_ERR_NOMEM;
+            goto err_free;
+        }
+        memset(t, 0, sizeof(*t));
+        if (fp__deque_init(&t->dq, 8) != 0) {
+            free(t);
+            status = FP_ERR_NOMEM;
+            goto err_free;
+        }
+        t->pool = pool;
+        t->index = i;
+        t->rng = 0x9E3779B97F4A7C15ULL * (i + 1) ^ (uintptr_t)pool;
+        if (t->rng == 0)
+            t->rng = 1;
+        pool->exec[i] = t;
+    }
+
+    unsigned nthreads = 0;
+    for (; nthreads < pool->n; nthreads++) {
+        if (pthread_create(&pool->exec[nthreads]->thread, NULL, executor_main,
+                           pool->exec[nthreads]) != 0) {
+            status = FP_ERR_SYSTEM;
+            set_error(err, status, nthreads, "cannot start an executor thread");
+            break;
+        }
+    }
+    pthread_mutex_lock(&pool->idle_lock);
+    while (pool->started < nthreads)
+        pthread_cond_wait(&pool->start_cond, &pool->idle_lock);
+    pthread_mutex_unlock(&pool->idle_lock);
+
+    if (status == FP_OK) {
+        for (unsigned i = 0; i < pool->n; i++) {
+            fp_task_t *t = pool->exec[i];
+            if (t->init_status == FP_OK)
+                continue;
+            status = t->init_status;
+            if (err != NULL) {
+                if (t->has_msg)
+                    set_error(err, status, i, t->msg);
+                else {
+                    snprintf(msg, sizeof(msg),
+                             "init of worker class '%s' failed on executor "
+                             "%u: %s",
+                             pool->wc.name, i, fp_status_string(status));
+                    set_error(err, status, i, msg);
+                }
+            }
+            break;
+        }
+    }
+    if (status != FP_OK) {
+        pool_stop_and_join(pool, nthreads);
+        goto err_free;
+    }
+
+    atomic_fetch_add(&ctx->pools, 1);
+    fp__info(pool->log, "pool created: %u executors, pinning %s", pool->n,
+             pool->pin == FP_PIN_CORE ? "one core each" : "off");
+    *pool_p = pool;
+    return FP_OK;
+
+err_free:
+    pool_free(pool);
+    return status;
+}
+
+fp_status_t fp_pool_destroy(fp_pool_t *pool)
+{
+    if (pool == NULL)
+        return FP_ERR_INVALID;
+    if (fp__tls_task != NULL && fp__tls_task->pool == pool)
+        return FP_ERR_STATE;
+    if (atomic_load(&pool->live_iters) > 0) {
+        fp__error(pool->log, "fp_pool_destroy: %d iterator(s) still open; "
+                             "destroy them first",
+                  atomic_load(&pool->live_iters));
+        return FP_ERR_BUSY;
+    }
+    pthread_mutex_lock(&pool->idle_lock);
+    while (pool->outstanding > 0)
+        pthread_cond_wait(&pool->idle_cond, &pool->idle_lock);
+    pthread_mutex_unlock(&pool->idle_lock);
+
+    pool_stop_and_join(pool, pool->n);
+    atomic_fetch_sub(&pool->ctx->pools, 1);
+    pool_free(pool);
+    return FP_OK;
+}
+
+unsigned fp_pool_size(const fp_pool_t *pool)
+{
+    return pool != NULL ? pool->n : 0;
+}
+
+/* ---- task context accessors --------------------------------------------- */
+
+unsigned fp_task_executor(const fp_task_t *t) { return t->index; }
+
+void *fp_task_state(fp_task_t *t) { return t->state; }
+
+fp_cbuf_t fp_task_init_data(const fp_task_t *t)
+{
+    fp_cbuf_t b = {t->pool->init_data, t->pool->init_size};
+    return b;
+}
