@@ -37,9 +37,14 @@ void fp_context_destroy(fp_context_t *ctx)
 {
     if (ctx == NULL)
         return;
-    if (atomic_load(&ctx->pools) != 0)
-        fp__error(&ctx->log, "context destroyed with %d live pool(s)",
+    if (atomic_load(&ctx->pools) != 0) {
+        /* freeing it would pull the topology from under running executors */
+        fp__error(&ctx->log,
+                  "fp_context_destroy: %d pool(s) still alive; destroy them "
+                  "first (context left in place)",
                   atomic_load(&ctx->pools));
+        return;
+    }
     fp__topo_destroy(ctx->topo);
     free(ctx);
 }

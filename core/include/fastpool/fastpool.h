@@ -104,9 +104,10 @@ typedef struct fp_context_params {
 
 typedef struct fp_context fp_context_t;
 
-/* Create a context: logging, settings, and (later) the transport.  `params`
- * may be NULL.  Free with fp_context_destroy() after every pool made from it
- * has been destroyed. */
+/* Create a context: logging, the machine topology, and (later) the
+ * transport.  `params` may be NULL.  Free with fp_context_destroy() after
+ * every pool made from it has been destroyed; while pools are alive it logs
+ * an error and leaves the context in place. */
 FP_API fp_status_t fp_context_create(const fp_context_params_t *params,
                                      fp_context_t **ctx_p);
 FP_API void fp_context_destroy(fp_context_t *ctx);

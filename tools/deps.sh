@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Install the Debian 12 packages fastpool needs to build, test and benchmark,
+# when they are missing.  Run as root (or with sudo on PATH).  Idempotent.
+set -euo pipefail
+
+PACKAGES=(
+  build-essential cmake pkg-config git
+  libucx-dev ucx-utils          # transport (UCX 1.13) and ucx_perftest
+  libhwloc-dev                  # topology and pinning
+  libconfig-dev                 # cluster files
+  libssl-dev                    # vetted crypto (HMAC, SHA-1 for UTS)
+  libcmocka-dev                 # unit tests
+  libbenchmark-dev              # Google Benchmark
+  clang libomp-dev              # LLVM libomp peer (fib), libFuzzer
+  libtbb-dev                    # oneTBB peer (fib)
+  python3                       # multiprocessing peer (/usr/bin/python3)
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" \
+    || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "deps: all ${#PACKAGES[@]} packages present"
+  exit 0
+fi
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+  command -v sudo >/dev/null || { echo "deps: need root to install: ${missing[*]}" >&2; exit 1; }
+  SUDO=sudo
+fi
+echo "deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"

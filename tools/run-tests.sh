@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Install what is missing, then build and run the whole test suite three
+# times: plain (with the benchmarks built too, so they cannot rot), under
+# ASan+UBSan, and under TSan.  Exits non-zero if any run fails.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bash tools/deps.sh
+JOBS=$(nproc)
+export FP_LOG_LEVEL=${FP_LOG_LEVEL:-error}
+
+run_suite() { # name build-dir cmake-args...
+  local name=$1 dir=$2; shift 2
+  echo "== $name: configure and build ($dir) =="
+  cmake -S . -B "$dir" "$@" >/dev/null
+  cmake --build "$dir" -j"$JOBS"
+  echo "== $name: ctest =="
+  ctest --test-dir "$dir" --output-on-failure -j"$JOBS" --timeout 600
+}
+
+run_suite plain build-test -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFP_BUILD_BENCHMARKS=ON
+
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+run_suite asan+ubsan build-asan -DCMAKE_BUILD_TYPE=Debug -DFP_SANITIZE=address \
+  -DFP_BUILD_BENCHMARKS=OFF
+
+TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+run_suite tsan build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFP_SANITIZE=thread \
+  -DFP_BUILD_BENCHMARKS=OFF
+
+echo "== all three test runs passed =="
