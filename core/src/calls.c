@@ -62,10 +62,14 @@ fp_status_t fp_task_error(fp_task_t *t, fp_status_t status, const char *fmt,
         status = FP_ERR_TASK;
     if (t == NULL)
         return status;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(t->msg, sizeof(t->msg), fmt != NULL ? fmt : "", ap);
-    va_end(ap);
+    if (fmt != NULL) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(t->msg, sizeof(t->msg), fmt, ap);
+        va_end(ap);
+    } else {
+        t->msg[0] = '\0';
+    }
     t->has_msg = true;
     return status;
 }
