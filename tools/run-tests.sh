@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Install what is missing, then build and run the whole test suite three
 # times: plain (with the benchmarks built too, so they cannot rot), under
-# ASan+UBSan, and under TSan.  Exits non-zero if any run fails.
+# ASan+UBSan, and under TSan; then fuzz the wire decoder for a bounded time
+# (libFuzzer, clang) from the checked-in seed corpus.  Exits non-zero if any
+# run fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -29,4 +31,10 @@ TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
 run_suite tsan build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFP_SANITIZE=thread \
   -DFP_BUILD_BENCHMARKS=OFF
 
-echo "== all three test runs passed =="
+echo "== fuzz: wire decoder, ${FP_FUZZ_SECONDS:-60} s (libFuzzer + ASan + UBSan) =="
+cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DFP_FUZZ=ON \
+  -DFP_FUZZ_SECONDS="${FP_FUZZ_SECONDS:-60}" -DFP_BUILD_BENCHMARKS=OFF >/dev/null
+cmake --build build-fuzz -j"$JOBS" --target fuzz_wire
+ctest --test-dir build-fuzz --output-on-failure -L fuzz
+
+echo "== all test runs passed (plain, ASan+UBSan, TSan, fuzz) =="

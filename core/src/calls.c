@@ -254,7 +254,8 @@ fp_status_t fp_future_cancel(fp_future_t *f)
     int expected = CANCEL_NONE;
     if (!atomic_compare_exchange_strong(&f->canceled, &expected,
                                         CANCEL_ASKED))
-        return expected == CANCEL_ASKED ? FP_OK : FP_ERR_STATE;
+        return expected == CANCEL_ASKED && !fp_future_done(f) ? FP_OK
+                                                              : FP_ERR_STATE;
     atomic_store(&f->stop, 1);
     /* Not started yet: take it back and finish it here. */
     if (fp__pool_uninject(f->pool, &f->root))
@@ -278,6 +279,8 @@ static void map_chunk(fp_task_t *t, fp_future_t *f, size_t lo, size_t hi)
     for (size_t k = 0; k < nargs; k++)
         args[k].size = f->arrays[k].elem_size;
     fp_buf_t out = {NULL, out_size};
+    fp__call_state_t saved;
+    fp__call_state_save(t, &saved);
     t->out = &out;
     t->apply_mode = false;
     for (size_t i = lo; i < hi; i++) {
@@ -291,7 +294,9 @@ static void map_chunk(fp_task_t *t, fp_future_t *f, size_t lo, size_t hi)
         out.size = out_size;
         t->flags = 0;
         t->has_msg = false;
+        t->depth++;
         fp_status_t st = fn(t, args, nargs, &out);
+        t->depth--;
         if (FP__UNLIKELY(st != FP_OK || t->flags != 0)) {
             if (st == FP_OK || st > 0)
                 st = t->flags != 0 ? t->flag_status : FP_ERR_TASK;
@@ -299,7 +304,7 @@ static void map_chunk(fp_task_t *t, fp_future_t *f, size_t lo, size_t hi)
             break;
         }
     }
-    t->out = NULL;
+    fp__call_state_restore(t, &saved);
 }
 
 typedef struct map_range_arg {
@@ -314,7 +319,7 @@ static void map_range(fp_task_t *t, fp_future_t *f, size_t lo, size_t hi)
     if (hi - lo > f->grain) {
         map_range_arg_t right = {f, lo + (hi - lo) / 2, hi};
         fp_frame_t frame;
-        fp_spawn(t, &frame, map_range_job, &right);
+        fp__spawn_internal(t, &frame, map_range_job, &right);
         map_range(t, f, lo, right.lo);
         fp_sync(t, &frame);
         return;
@@ -462,13 +467,17 @@ static void apply_root_run(fp_task_t *t, fp__root_t *root)
     if (!atomic_load_explicit(&f->stop, memory_order_relaxed)) {
         fp__check_updates(t);
         fp_buf_t out = {NULL, 0};
+        fp__call_state_t saved;
+        fp__call_state_save(t, &saved);
         t->out = &out;
         t->apply_mode = true;
         t->apply_buf = NULL;
         t->apply_size = 0;
         t->flags = 0;
         t->has_msg = false;
+        t->depth++;
         fp_status_t st = f->fn(t, f->args, f->nargs, &out);
+        t->depth--;
         if (st == FP_OK && t->flags == 0) {
             f->result.data = t->apply_buf;
             f->result.size = t->apply_size;
@@ -478,9 +487,7 @@ static void apply_root_run(fp_task_t *t, fp__root_t *root)
                 st = t->flags != 0 ? t->flag_status : FP_ERR_TASK;
             future_fail(f, t, st, 0);
         }
-        t->apply_buf = NULL;
-        t->apply_mode = false;
-        t->out = NULL;
+        fp__call_state_restore(t, &saved);
     }
     future_complete(f);
 }
@@ -539,7 +546,9 @@ fp_status_t fp_apply(fp_pool_t *pool, const char *task, const fp_cbuf_t *args,
 static void run_root_run(fp_task_t *t, fp__root_t *root)
 {
     fp_future_t *f = (fp_future_t *)root;
+    t->depth++;
     f->run_fn(t, f->run_arg);
+    t->depth--;
     future_complete(f);
 }
 

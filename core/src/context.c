@@ -17,7 +17,7 @@ fp_status_t fp_context_create(const fp_context_params_t *params,
     if (ctx == NULL)
         return FP_ERR_NOMEM;
     ctx->log.level = params->log_level != FP_LOG_DEFAULT
-                         ? params->log_level
+                         ? fp__log_threshold(params->log_level)
                          : fp__log_default()->level;
     ctx->log.fn = params->log_fn;
     ctx->log.user_data = params->log_user_data;

@@ -6,6 +6,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "deque.h"
 #include "fastpool/fastpool.h"
@@ -28,6 +29,7 @@ typedef struct fp__job {
     fp_job_fn_t fn;
     void *arg;
     atomic_int done; /* set (release) by a thief when it finished the job */
+    int internal;    /* the library's own splitting, not user code */
 } fp__job_t;
 
 /* A unit of work submitted from outside the executors (injection queue). */
@@ -52,7 +54,12 @@ struct fp_task {
     uint64_t update_seen;
     void *state;
 
-    /* the call in progress on this executor */
+    /* user task frames on this executor's stack (tasks, apply, pool_run
+     * roots, stolen user jobs): updates are applied only at depth 0 */
+    unsigned depth;
+
+    /* the call in progress on this executor (saved and restored around
+     * nested calls by fp__call_state_save/restore) */
     fp_buf_t *out;        /* result slot (map) or {NULL,0} (apply) */
     void *apply_buf;      /* apply: buffer from fp_task_output */
     size_t apply_size;
@@ -146,9 +153,64 @@ static inline void fp__check_updates(fp_task_t *task)
 {
     if (FP__UNLIKELY(atomic_load_explicit(&task->pool->update_seq,
                                           memory_order_relaxed) !=
-                     task->update_seen))
+                     task->update_seen) &&
+        task->depth == 0)
         fp__apply_updates(task);
 }
+
+/* The per-call fields of an executor, kept across a nested call (a task
+ * that runs other work while it waits or maps). */
+typedef struct fp__call_state {
+    bool saved;
+    fp_buf_t *out;
+    void *apply_buf;
+    size_t apply_size;
+    bool apply_mode;
+    unsigned flags;
+    fp_status_t flag_status;
+    bool has_msg;
+    char msg[FP_ERROR_MAX];
+} fp__call_state_t;
+
+static inline void fp__call_state_save(fp_task_t *t, fp__call_state_t *s)
+{
+    s->saved = t->out != NULL; /* NULL: no call in progress, nothing to keep */
+    if (FP__LIKELY(!s->saved))
+        return;
+    s->out = t->out;
+    s->apply_buf = t->apply_buf;
+    s->apply_size = t->apply_size;
+    s->apply_mode = t->apply_mode;
+    s->flags = t->flags;
+    s->flag_status = t->flag_status;
+    s->has_msg = t->has_msg;
+    if (t->has_msg)
+        memcpy(s->msg, t->msg, sizeof(s->msg));
+}
+
+static inline void fp__call_state_restore(fp_task_t *t,
+                                          const fp__call_state_t *s)
+{
+    if (FP__LIKELY(!s->saved)) {
+        t->out = NULL;
+        t->apply_buf = NULL;
+        t->apply_mode = false;
+        return;
+    }
+    t->out = s->out;
+    t->apply_buf = s->apply_buf;
+    t->apply_size = s->apply_size;
+    t->apply_mode = s->apply_mode;
+    t->flags = s->flags;
+    t->flag_status = s->flag_status;
+    t->has_msg = s->has_msg;
+    if (s->has_msg)
+        memcpy(t->msg, s->msg, sizeof(t->msg));
+}
+
+/* fp_spawn for the library's own range splitting (not user code). */
+void fp__spawn_internal(fp_task_t *task, fp_frame_t *frame, fp_job_fn_t fn,
+                        void *arg);
 
 /* Futex helpers (Linux). */
 void fp__futex_wait(atomic_uint *addr, unsigned expected, double timeout_s);

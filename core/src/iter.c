@@ -68,6 +68,8 @@ static void chunk_run(fp_task_t *t, fp__root_t *root)
     const size_t in_size = it->in_size, out_size = it->out_size;
     fp_cbuf_t arg = {NULL, in_size};
     fp_buf_t out = {NULL, out_size};
+    fp__call_state_t saved;
+    fp__call_state_save(t, &saved);
     t->out = &out;
     t->apply_mode = false;
     for (size_t i = c->lo; i < c->hi; i++) {
@@ -83,7 +85,9 @@ static void chunk_run(fp_task_t *t, fp__root_t *root)
         out.size = out_size;
         t->flags = 0;
         t->has_msg = false;
+        t->depth++;
         fp_status_t st = it->fn(t, &arg, 1, &out);
+        t->depth--;
         if (FP__UNLIKELY(st != FP_OK || t->flags != 0)) {
             if (st == FP_OK || st > 0)
                 st = t->flags != 0 ? t->flag_status : FP_ERR_TASK;
@@ -103,7 +107,7 @@ static void chunk_run(fp_task_t *t, fp__root_t *root)
         }
         c->status[k] = st;
     }
-    t->out = NULL;
+    fp__call_state_restore(t, &saved);
 
     pthread_mutex_lock(&it->lock);
     c->done = true;
@@ -172,12 +176,15 @@ static fp_status_t iter_create(fp_pool_t *pool, const char *task,
         size_t c = n / (it->window * 4);
         it->chunk = c < 1 ? 1 : c > 4096 ? 4096 : c;
     }
+    if (it->chunk > n)
+        it->chunk = n > 0 ? n : 1; /* a chunk never needs more than n slots */
     it->nchunks = n / it->chunk + (n % it->chunk != 0);
     if (it->window > it->nchunks)
         it->window = it->nchunks > 0 ? it->nchunks : 1;
 
     size_t per = it->chunk;
-    if (out_size != 0 && per > SIZE_MAX / out_size / it->window) {
+    size_t elem = out_size > sizeof(fp_status_t) ? out_size : sizeof(fp_status_t);
+    if (per > SIZE_MAX / elem / it->window) {
         free(it);
         return FP_ERR_INVALID;
     }

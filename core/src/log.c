@@ -30,7 +30,8 @@ fp_log_level_t fp__log_parse_level(const char *s)
 static void log_default_init(void)
 {
     fp_log_level_t lvl = fp__log_parse_level(getenv("FP_LOG_LEVEL"));
-    log_default.level = lvl == FP_LOG_DEFAULT ? FP_LOG_WARN : lvl;
+    log_default.level = fp__log_threshold(lvl == FP_LOG_DEFAULT ? FP_LOG_WARN
+                                                                : lvl);
     log_default.fn = NULL;
     log_default.user_data = NULL;
 }

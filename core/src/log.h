@@ -7,10 +7,16 @@
 /* Where a log line goes.  A context carries one; NULL means the process
  * default (stderr, level from FP_LOG_LEVEL, default warn). */
 typedef struct fp__logger {
-    fp_log_level_t level;
+    fp_log_level_t level; /* highest level printed; 0 (FP_LOG_OFF): none */
     fp_log_fn_t fn;
     void *user_data;
 } fp__logger_t;
+
+/* The `level` field for a configured level: FP_LOG_OFF prints nothing. */
+static inline fp_log_level_t fp__log_threshold(fp_log_level_t configured)
+{
+    return configured == FP_LOG_OFF ? (fp_log_level_t)0 : configured;
+}
 
 /* The process default, its level read from FP_LOG_LEVEL on first use. */
 const fp__logger_t *fp__log_default(void);

@@ -207,7 +207,10 @@ static fp__root_t *inject_take(fp_pool_t *pool)
 
 static inline void run_stolen(fp_task_t *t, fp__job_t *job)
 {
+    unsigned user = job->internal == 0;
+    t->depth += user;
     job->fn(t, job->arg);
+    t->depth -= user;
     atomic_store_explicit(&job->done, 1, memory_order_release);
 }
 
@@ -253,11 +256,13 @@ bool fp__help_once(fp_task_t *t)
 
 /* ---- fork-join ---------------------------------------------------------- */
 
-void fp_spawn(fp_task_t *t, fp_frame_t *frame, fp_job_fn_t fn, void *arg)
+static inline void spawn(fp_task_t *t, fp_frame_t *frame, fp_job_fn_t fn,
+                         void *arg, int internal)
 {
     fp__job_t *job = (fp__job_t *)frame;
     job->fn = fn;
     job->arg = arg;
+    job->internal = internal;
     atomic_store_explicit(&job->done, 0, memory_order_relaxed);
     if (FP__UNLIKELY(fp__deque_push(&t->dq, job) != 0)) {
         /* the deque could not grow: run the job now, which is always legal */
@@ -266,6 +271,17 @@ void fp_spawn(fp_task_t *t, fp_frame_t *frame, fp_job_fn_t fn, void *arg)
         return;
     }
     maybe_wake_for_spawn(t->pool);
+}
+
+void fp_spawn(fp_task_t *t, fp_frame_t *frame, fp_job_fn_t fn, void *arg)
+{
+    spawn(t, frame, fn, arg, 0);
+}
+
+void fp__spawn_internal(fp_task_t *t, fp_frame_t *frame, fp_job_fn_t fn,
+                        void *arg)
+{
+    spawn(t, frame, fn, arg, 1);
 }
 
 static void sync_wait_stolen(fp_task_t *t, fp__job_t *job)
@@ -298,7 +314,7 @@ void fp_sync(fp_task_t *t, fp_frame_t *frame)
     /* Frames synced out of LIFO order: run the younger ones now (legal, as
      * nobody else can take them any more once popped) and keep looking. */
     while (x != NULL && x != job) {
-        x->fn(t, x->arg);
+        x->fn(t, x->arg); /* our own frame: same depth as its spawner */
         atomic_store_explicit(&x->done, 1, memory_order_relaxed);
         x = fp__deque_pop(&t->dq);
     }

@@ -154,7 +154,9 @@ FP_API fp_status_t fp_task_lookup(const char *name, fp_task_fn_t *fn_p);
         fp__task_register_at_load(name, fn, __FILE__, __LINE__);               \
     }
 
-/* Used by FP_TASK_REGISTER: logs and remembers a failure (a name clash). */
+/* Used by FP_TASK_REGISTER: a failure (a name clash) is logged through the
+ * process default logger (stderr, FP_LOG_LEVEL); the task stays
+ * unregistered, so calls naming it fail with FP_ERR_NOT_FOUND. */
 FP_API void fp__task_register_at_load(const char *name, fp_task_fn_t fn,
                                       const char *file, int line);
 
@@ -191,7 +193,8 @@ FP_API fp_cbuf_t fp_task_init_data(const fp_task_t *task);
  *  init    runs once per executor, on that executor, before its first task,
  *          with the pool's init data.  An error fails fp_pool_create().
  *  update  runs on every executor for every fp_pool_update(), between tasks
- *          (never while that executor runs a task), in update order.
+ *          (never while that executor has a task on its stack, even one
+ *          that is waiting or running nested work), in update order.
  *  fini    runs once per executor when the pool is destroyed.
  * Any hook may be NULL.  The struct is copied at registration.
  */
@@ -203,6 +206,8 @@ typedef struct fp_worker_class {
     void (*fini)(fp_task_t *task, void *state);
 } fp_worker_class_t;
 
+/* Registering an identical class (same name, size and hooks) again is a
+ * no-op; the same name with anything different is FP_ERR_EXISTS. */
 FP_API fp_status_t fp_worker_class_register(const fp_worker_class_t *wc);
 
 /* Register a worker class at load time; `wc` is the name of a static
@@ -245,8 +250,10 @@ FP_API fp_status_t fp_pool_create(fp_context_t *ctx,
 
 /* Wait for every submitted call to complete (their callbacks included), run
  * the worker-class fini hooks, stop the executors and free the pool.  Futures
- * and iterators the caller still holds stay valid until released.  Must not
- * be called from one of the pool's own executors. */
+ * the caller still holds stay valid until released.  Iterators must be
+ * destroyed first: while one is open this returns FP_ERR_BUSY and does
+ * nothing.  FP_ERR_STATE from one of the pool's own executors,
+ * FP_ERR_INVALID for NULL. */
 FP_API fp_status_t fp_pool_destroy(fp_pool_t *pool);
 
 /* Number of executors. */

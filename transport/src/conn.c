@@ -1,0 +1,426 @@
+/*
+ * The connection protocol on top of the UCX plumbing (ucx.c).
+ *
+ * Design note.
+ *
+ * Every message that arrives is decoded and fully validated
+ * (fp__wire_decode) before anything acts on it; a message that fails
+ * validation, or that is not allowed in the connection's state, closes that
+ * connection with the decoder's reason logged, and nothing else in the
+ * process is touched.
+ *
+ * Handshake (docs/PROTOCOL.md, "Handshake"):
+ *
+ *   client                                   server
+ *   HELLO(nonce_c, id_c)          ---->
+ *                                 <----      HELLO(nonce_s, id_s)
+ *                                 <----      AUTH(echo nonce_c, proof_s)
+ *   AUTH(echo nonce_s, proof_c)   ---->
+ *                                 <----      AUTH_OK           (server ready)
+ *   (client ready once proof_s checked and AUTH_OK received)
+ *
+ * Proofs are HMAC-SHA256 over both nonces and both ids keyed from the pool
+ * secret (auth.c).  Until a side is ready it accepts only HELLO, AUTH,
+ * AUTH_OK and ERROR, in that order, and refuses rendezvous payloads.  A wrong
+ * secret gives both sides FP_ERR_AUTH with "wrong pool secret" in the
+ * reason; the side that finds out first tells the other with a fatal ERROR.
+ *
+ * After the handshake: HEARTBEAT only refreshes the peer's deadline (ucx.c
+ * sends one after heartbeat_interval without any other traffic), GOODBYE and
+ * fatal ERROR close, and every other message goes to the layer above.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "tp_conn.h"
+#include "wire.h"
+
+/* ---- sending control messages ------------------------------------------ */
+
+typedef struct ctl_buf {
+    size_t hdr_len;
+    unsigned char bytes[]; /* header then payload */
+} ctl_buf_t;
+
+static void ctl_sent(void *user_data, fp_status_t status)
+{
+    (void)status;
+    free(user_data);
+}
+
+/* Encode `msg` and send it; the payload lives in a buffer freed on
+ * completion.  Returns the send status. */
+static fp_status_t send_ctl(fp__tp_conn_t *c, fp__wire_msg_t *msg)
+{
+    char reason[160];
+    size_t hl, pl, len;
+    msg->hdr.seq = ++c->seq;
+    fp_status_t st = fp__wire_size(msg, &hl, &pl, reason, sizeof(reason));
+    if (st != FP_OK)
+        goto err;
+    ctl_buf_t *b = malloc(sizeof(*b) + hl + pl);
+    if (b == NULL)
+        return FP_ERR_NOMEM;
+    st = fp__wire_encode(b->bytes, hl + pl, msg, &len, reason, sizeof(reason));
+    if (st != FP_OK) {
+        free(b);
+        goto err;
+    }
+    b->hdr_len = hl;
+    st = fp__tp_send_raw(c, b->bytes, hl, pl ? b->bytes + hl : NULL, pl,
+                         ctl_sent, b);
+    if (st != FP_OK)
+        free(b);
+    return st;
+err:
+    fp__tp_log(c->tp, FP_LOG_ERROR, "cannot encode %s: %s",
+               fp__wire_type_name(msg->hdr.type), reason);
+    return st;
+}
+
+static void send_error(fp__tp_conn_t *c, fp_status_t status, uint32_t ref_seq,
+                       uint8_t ref_type, const char *text)
+{
+    fp__wire_msg_t m;
+    memset(&m, 0, sizeof(m));
+    m.hdr.type = FP__WIRE_ERROR;
+    m.hdr.flags = FP__WIRE_F_FATAL;
+    m.u.text.status = status < 0 ? status : FP_ERR_PROTOCOL;
+    m.u.text.ref_seq = ref_seq;
+    m.u.text.ref_type = ref_type;
+    m.u.text.message = text;
+    m.u.text.message_len = strlen(text);
+    if (m.u.text.message_len > FP__WIRE_TEXT_MAX)
+        m.u.text.message_len = FP__WIRE_TEXT_MAX;
+    send_ctl(c, &m);
+}
+
+/* Tell the peer why (best effort), then close. */
+static void fail(fp__tp_conn_t *c, fp_status_t status, uint32_t ref_seq,
+                 uint8_t ref_type, const char *reason)
+{
+    send_error(c, status, ref_seq, ref_type, reason);
+    fp__tp_close(c, status, reason);
+}
+
+static fp_status_t send_hello(fp__tp_conn_t *c)
+{
+    fp__wire_msg_t m;
+    memset(&m, 0, sizeof(m));
+    m.hdr.type = FP__WIRE_HELLO;
+    m.u.hello.version_min = FP__WIRE_VERSION_MIN;
+    m.u.hello.version_max = FP__WIRE_VERSION_MAX;
+    m.u.hello.role = c->tp->role;
+    m.u.hello.executors = c->tp->executors;
+    m.u.hello.instance = c->tp->instance;
+    m.u.hello.nonce = fp__auth_my_nonce(&c->auth);
+    m.u.hello.id = c->tp->id;
+    m.u.hello.id_len = strlen(c->tp->id);
+    fp_status_t st = send_ctl(c, &m);
+    c->hello_sent = st == FP_OK;
+    return st;
+}
+
+static fp_status_t send_auth(fp__tp_conn_t *c)
+{
+    char reason[160];
+    unsigned char mac[FP__AUTH_MAC_LEN];
+    fp_status_t st = fp__auth_make_proof(&c->auth, mac, reason, sizeof(reason));
+    if (st != FP_OK) {
+        fail(c, st, 0, 0, reason);
+        return st;
+    }
+    fp__wire_msg_t m;
+    memset(&m, 0, sizeof(m));
+    m.hdr.type = FP__WIRE_AUTH;
+    m.u.auth.nonce_echo = c->peer_nonce;
+    m.u.auth.mac = mac;
+    st = send_ctl(c, &m);
+    c->proof_sent = st == FP_OK;
+    return st;
+}
+
+static void become_ready(fp__tp_conn_t *c)
+{
+    c->state = FP__CONN_READY;
+    fp__auth_clear(&c->auth);
+    fp__tp_conn_describe(c);
+    fp__tp_log(c->tp, FP_LOG_INFO,
+               "connection %s authenticated (peer '%s'), transports %s",
+               c->peer, c->peer_id, c->transports);
+    if (c->tp->handlers.on_ready != NULL)
+        c->tp->handlers.on_ready(c->tp->handlers.arg, c);
+}
+
+/* ---- the connection's life ---------------------------------------------- */
+
+void fp__tp_conn_start(fp__tp_conn_t *c)
+{
+    char reason[200];
+    fp__tp_t *tp = c->tp;
+    fp_status_t st = fp__auth_init(
+        &c->auth, c->client ? FP__AUTH_CLIENT : FP__AUTH_SERVER, tp->secret,
+        tp->id, strlen(tp->id), reason, sizeof(reason));
+    if (st != FP_OK) {
+        fp__tp_close(c, st, reason);
+        return;
+    }
+    c->state = FP__CONN_HANDSHAKE;
+    if (c->client && send_hello(c) != FP_OK)
+        fp__tp_close(c, FP_ERR_PEER, "cannot send HELLO");
+}
+
+void fp__tp_conn_fini(fp__tp_conn_t *c)
+{
+    fp__auth_clear(&c->auth);
+}
+
+void fp__tp_conn_heartbeat(fp__tp_conn_t *c)
+{
+    if (c->state != FP__CONN_READY)
+        return;
+    fp__wire_msg_t m;
+    memset(&m, 0, sizeof(m));
+    m.hdr.type = FP__WIRE_HEARTBEAT;
+    m.u.heartbeat.hb_seq = ++c->hb_seq;
+    m.u.heartbeat.send_time_ns = (uint64_t)(c->tp->now * 1e9);
+    send_ctl(c, &m);
+}
+
+static void on_hello(fp__tp_conn_t *c, const fp__wire_msg_t *m)
+{
+    char reason[200];
+    const fp__wire_hello_t *h = &m->u.hello;
+    uint8_t version;
+    if (c->hello_received) {
+        fail(c, FP_ERR_PROTOCOL, m->hdr.seq, m->hdr.type, "second HELLO");
+        return;
+    }
+    if (fp__wire_negotiate(FP__WIRE_VERSION_MIN, FP__WIRE_VERSION_MAX,
+                           h->version_min, h->version_max,
+                           &version) != FP_OK) {
+        snprintf(reason, sizeof(reason),
+                 "protocol version mismatch: peer speaks %u..%u, we speak "
+                 "%u..%u",
+                 h->version_min, h->version_max, FP__WIRE_VERSION_MIN,
+                 FP__WIRE_VERSION_MAX);
+        fail(c, FP_ERR_UNSUPPORTED, m->hdr.seq, m->hdr.type, reason);
+        return;
+    }
+    c->version = version;
+    c->peer_role = h->role;
+    size_t idl = h->id_len < sizeof(c->peer_id) - 1 ? h->id_len
+                                                     : sizeof(c->peer_id) - 1;
+    memcpy(c->peer_id, h->id, idl);
+    c->peer_id[idl] = '\0';
+    memcpy(c->peer_nonce, h->nonce, FP__WIRE_NONCE_LEN);
+    fp_status_t st = fp__auth_set_peer(&c->auth, h->nonce, h->id, h->id_len,
+                                       reason, sizeof(reason));
+    if (st != FP_OK) {
+        fail(c, st, m->hdr.seq, m->hdr.type, reason);
+        return;
+    }
+    c->hello_received = true;
+    if (!c->client && send_hello(c) != FP_OK) {
+        fp__tp_close(c, FP_ERR_PEER, "cannot send HELLO");
+        return;
+    }
+    send_auth(c);
+}
+
+static void on_auth(fp__tp_conn_t *c, const fp__wire_msg_t *m)
+{
+    char reason[200];
+    if (!c->hello_received || c->proof_ok) {
+        fail(c, FP_ERR_PROTOCOL, m->hdr.seq, m->hdr.type,
+             "AUTH out of order");
+        return;
+    }
+    if (memcmp(m->u.auth.nonce_echo, fp__auth_my_nonce(&c->auth),
+               FP__WIRE_NONCE_LEN) != 0) {
+        fail(c, FP_ERR_AUTH, m->hdr.seq, m->hdr.type,
+             "AUTH answers another connection's HELLO (nonce echo differs)");
+        return;
+    }
+    fp_status_t st = fp__auth_check_proof(&c->auth, m->u.auth.mac, reason,
+                                          sizeof(reason));
+    if (st != FP_OK) {
+        char full[300];
+        snprintf(full, sizeof(full), "%s %s failed authentication: %s",
+                 c->client ? "server" : "client", c->peer, reason);
+        fp__tp_log(c->tp, FP_LOG_ERROR, "%s", full);
+        fail(c, FP_ERR_AUTH, m->hdr.seq, m->hdr.type, full);
+        return;
+    }
+    c->proof_ok = true;
+    if (!c->client) {
+        fp__wire_msg_t ok;
+        memset(&ok, 0, sizeof(ok));
+        ok.hdr.type = FP__WIRE_AUTH_OK;
+        if (send_ctl(c, &ok) != FP_OK) {
+            fp__tp_close(c, FP_ERR_PEER, "cannot send AUTH_OK");
+            return;
+        }
+        become_ready(c);
+    } else if (c->auth_ok_received) {
+        become_ready(c);
+    }
+}
+
+static void on_error_msg(fp__tp_conn_t *c, const fp__wire_msg_t *m)
+{
+    char reason[400];
+    const fp__wire_text_msg_t *t = &m->u.text;
+    snprintf(reason, sizeof(reason), "peer %s reported %s: %.*s", c->peer,
+             fp_status_string((fp_status_t)t->status), (int)t->message_len,
+             t->message);
+    if ((m->hdr.flags & FP__WIRE_F_FATAL) || c->state != FP__CONN_READY) {
+        fp__tp_log(c->tp, FP_LOG_ERROR, "%s", reason);
+        fp_status_t st = t->status == FP_ERR_AUTH ? FP_ERR_AUTH : FP_ERR_PEER;
+        fp__tp_close(c, st, reason);
+        return;
+    }
+    fp__tp_log(c->tp, FP_LOG_WARN, "%s", reason);
+    if (c->tp->handlers.on_message != NULL)
+        c->tp->handlers.on_message(c->tp->handlers.arg, c, m);
+}
+
+void fp__tp_conn_deliver(fp__tp_conn_t *c, const void *header,
+                         size_t header_len, const void *payload, size_t len)
+{
+    char reason[200];
+    fp__wire_msg_t m;
+    fp_status_t st = fp__wire_decode(header, header_len, payload, len, &m,
+                                     reason, sizeof(reason));
+    if (st != FP_OK) {
+        char full[300];
+        snprintf(full, sizeof(full), "bad message from %s: %s", c->peer,
+                 reason);
+        fp__tp_log(c->tp, FP_LOG_ERROR, "%s", full);
+        fail(c, FP_ERR_PROTOCOL, 0, 0, full);
+        return;
+    }
+    uint8_t type = m.hdr.type;
+    if (type == FP__WIRE_ERROR) {
+        on_error_msg(c, &m);
+        return;
+    }
+    if (c->state == FP__CONN_HANDSHAKE) {
+        switch (type) {
+        case FP__WIRE_HELLO:
+            on_hello(c, &m);
+            return;
+        case FP__WIRE_AUTH:
+            on_auth(c, &m);
+            return;
+        case FP__WIRE_AUTH_OK:
+            if (!c->client || c->auth_ok_received) {
+                fail(c, FP_ERR_PROTOCOL, m.hdr.seq, type,
+                     "unexpected AUTH_OK");
+                return;
+            }
+            c->auth_ok_received = true;
+            if (c->proof_ok)
+                become_ready(c);
+            return;
+        default:
+            snprintf(reason, sizeof(reason),
+                     "%s from %s before authentication",
+                     fp__wire_type_name(type), c->peer);
+            fp__tp_log(c->tp, FP_LOG_ERROR, "%s", reason);
+            fail(c, FP_ERR_AUTH, m.hdr.seq, type, reason);
+            return;
+        }
+    }
+    switch (type) {
+    case FP__WIRE_HELLO:
+    case FP__WIRE_AUTH:
+    case FP__WIRE_AUTH_OK:
+        snprintf(reason, sizeof(reason), "%s after the handshake",
+                 fp__wire_type_name(type));
+        fail(c, FP_ERR_PROTOCOL, m.hdr.seq, type, reason);
+        return;
+    case FP__WIRE_HEARTBEAT:
+        return; /* last_heard is already refreshed */
+    case FP__WIRE_GOODBYE:
+        fp__tp_close(c, FP_ERR_CLOSED, "peer said goodbye");
+        return;
+    default:
+        break;
+    }
+    if (!fp__wire_sender_ok(c->peer_role, &m)) {
+        snprintf(reason, sizeof(reason), "%s may not be sent by a peer of "
+                                         "role %u",
+                 fp__wire_type_name(type), c->peer_role);
+        fail(c, FP_ERR_PROTOCOL, m.hdr.seq, type, reason);
+        return;
+    }
+    if (c->tp->handlers.on_message != NULL)
+        c->tp->handlers.on_message(c->tp->handlers.arg, c, &m);
+}
+
+bool fp__tp_conn_accepts_bulk(fp__tp_conn_t *c, const void *header,
+                              size_t header_len, size_t len, fp__wire_msg_t *m)
+{
+    char reason[200];
+    if (c->state != FP__CONN_READY) {
+        snprintf(reason, sizeof(reason),
+                 "%zu-byte rendezvous payload from %s before authentication",
+                 len, c->peer);
+        fp__tp_log(c->tp, FP_LOG_ERROR, "%s", reason);
+        fail(c, FP_ERR_AUTH, 0, 0, reason);
+        return false;
+    }
+    if (fp__wire_decode_header(header, header_len, len, m, reason,
+                               sizeof(reason)) != FP_OK) {
+        char full[300];
+        snprintf(full, sizeof(full), "bad message from %s: %s", c->peer,
+                 reason);
+        fp__tp_log(c->tp, FP_LOG_ERROR, "%s", full);
+        fail(c, FP_ERR_PROTOCOL, 0, 0, full);
+        return false;
+    }
+    if (!fp__wire_sender_ok(c->peer_role, m)) {
+        fail(c, FP_ERR_PROTOCOL, m->hdr.seq, m->hdr.type,
+             "rendezvous message not allowed from this peer's role");
+        return false;
+    }
+    return true;
+}
+
+/* ---- the public send ---------------------------------------------------- */
+
+fp_status_t fp__tp_send(fp__tp_conn_t *c, fp__wire_msg_t *msg,
+                        const void *payload, size_t len, fp__tp_send_cb_t cb,
+                        void *user_data)
+{
+    char reason[160];
+    unsigned char hdr[FP__WIRE_HDR_MAX];
+    size_t hl;
+    if (c->state != FP__CONN_READY)
+        return c->state == FP__CONN_CLOSED ? FP_ERR_CLOSED : FP_ERR_STATE;
+    msg->hdr.seq = ++c->seq;
+    fp_status_t st =
+        fp__wire_encode_header(hdr, sizeof(hdr), msg, &hl, reason,
+                               sizeof(reason));
+    if (st != FP_OK) {
+        fp__tp_log(c->tp, FP_LOG_ERROR, "cannot send %s: %s",
+                   fp__wire_type_name(msg->hdr.type), reason);
+        return st;
+    }
+    return fp__tp_send_raw(c, hdr, hl, payload, len, cb, user_data);
+}
+
+void fp__tp_goodbye(fp__tp_conn_t *c)
+{
+    if (c->state == FP__CONN_READY) {
+        fp__wire_msg_t m;
+        memset(&m, 0, sizeof(m));
+        m.hdr.type = FP__WIRE_GOODBYE;
+        m.u.text.reason = FP__WIRE_BYE_NORMAL;
+        send_ctl(c, &m);
+        c->said_goodbye = true;
+    }
+}

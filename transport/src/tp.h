@@ -1,0 +1,142 @@
+/*
+ * The UCX transport (internal).  Knows nothing about pools.
+ *
+ * A transport instance (fp__tp_t) owns one UCX context and one worker.  All
+ * UCX calls happen on the instance's progress context: either its own
+ * progress thread (fp__tp_start) or a thread that calls fp__tp_progress() in
+ * a loop.  Every callback below runs there, and the calls marked "progress
+ * context" may be made only from there (from a callback, or from a closure
+ * run with fp__tp_post(), which any thread may call).
+ *
+ * Messages are (header, payload) pairs: the header (at most
+ * FP__TP_HEADER_MAX bytes) travels as the UCX active-message header, the
+ * payload as its data.  Payloads of at least `rndv_threshold` bytes go by
+ * rendezvous and are received straight into a buffer the receiver chooses
+ * (on_bulk): nothing is copied by fastpool on either side.
+ */
+#ifndef FP_TRANSPORT_TP_H
+#define FP_TRANSPORT_TP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "auth.h"
+#include "fastpool/fastpool.h"
+#include "wire.h"
+
+#define FP__TP_HEADER_MAX 64
+
+typedef struct fp__tp fp__tp_t;
+typedef struct fp__tp_conn fp__tp_conn_t;
+
+typedef void (*fp__tp_send_cb_t)(void *user_data, fp_status_t status);
+
+/* Where a rendezvous payload goes: the receiver fills it in on_bulk. */
+typedef struct fp__tp_bulk_dest {
+    void *buf;           /* NULL: reject the message (the sender sees an error) */
+    /* the payload arrived (status FP_OK) or not; `msg` is the header
+     * decoded again, its payload pointer set to buf */
+    void (*done)(fp__tp_conn_t *conn, void *user_data, fp_status_t status,
+                 const fp__wire_msg_t *msg, void *buf, size_t len);
+    void *user_data;
+} fp__tp_bulk_dest_t;
+
+typedef struct fp__tp_handlers {
+    void *arg;
+    /* a connection finished its handshake (either side) */
+    void (*on_ready)(void *arg, fp__tp_conn_t *conn);
+    /* a validated message after the handshake (not HELLO/AUTH/HEARTBEAT/
+     * GOODBYE, which the transport handles); valid only during the call */
+    void (*on_message)(void *arg, fp__tp_conn_t *conn,
+                       const fp__wire_msg_t *msg);
+    /* a rendezvous message is announced (header validated, payload not yet
+     * here): choose where its `len` bytes go; leave dest->buf NULL to
+     * refuse it (the sender's send fails) */
+    void (*on_bulk)(void *arg, fp__tp_conn_t *conn, const fp__wire_msg_t *msg,
+                    size_t len, fp__tp_bulk_dest_t *dest);
+    /* the connection is gone (peer died, hung, misbehaved, or closed);
+     * called once; the conn is freed after this returns */
+    void (*on_closed)(void *arg, fp__tp_conn_t *conn, fp_status_t status,
+                      const char *reason);
+} fp__tp_handlers_t;
+
+typedef struct fp__tp_params {
+    const char *transports;   /* NULL/"auto", or "shm", "tcp", "shm,tcp",
+                                 "rc", "ud", "dc", ...; FP_TRANSPORT env */
+    bool busy_poll;           /* progress thread spins instead of sleeping */
+    size_t rndv_threshold;    /* 0: 64 KiB */
+    double heartbeat_interval; /* 0: 1 s */
+    double peer_deadline;     /* 0: 10 s without any message = hung */
+    const char *name;         /* for logs */
+    const fp__auth_secret_t *secret; /* NULL: fp__auth_secret_load(NULL)
+                                 (FP_SECRET_FILE / FP_SECRET); required */
+    const char *id;           /* our id in HELLO; NULL: "<role>:<host>:<pid>" */
+    uint8_t role;             /* FP__WIRE_ROLE_*; 0: client */
+    uint32_t executors;       /* announced in HELLO */
+    fp__tp_handlers_t handlers;
+    fp_log_fn_t log_fn;       /* NULL: stderr */
+    void *log_user_data;
+    fp_log_level_t log_level;
+} fp__tp_params_t;
+
+typedef struct fp__tp_stats {
+    uint64_t msgs_sent, msgs_received;
+    uint64_t bytes_sent, bytes_received;
+    uint64_t rndv_received;
+    uint64_t bytes_copied; /* payload bytes fastpool copied (not UCX) */
+} fp__tp_stats_t;
+
+fp_status_t fp__tp_create(const fp__tp_params_t *params, fp__tp_t **tp_p);
+/* Stops the progress thread, force-closes every connection (on_closed runs),
+ * frees everything. */
+void fp__tp_destroy(fp__tp_t *tp);
+
+/* Start the progress thread.  Without it, call fp__tp_progress yourself. */
+fp_status_t fp__tp_start(fp__tp_t *tp);
+/* One round of progress (progress context): returns non-zero if anything
+ * happened.  With `block`, sleeps on UCX's event fd until something does (or
+ * a timer is due). */
+int fp__tp_progress(fp__tp_t *tp, bool block);
+
+/* Run fn(arg) on the progress context soon.  Any thread. */
+fp_status_t fp__tp_post(fp__tp_t *tp, void (*fn)(void *), void *arg);
+
+/* The transports UCX was allowed to use ("shm,tcp", "all"...). */
+const char *fp__tp_transports(const fp__tp_t *tp);
+
+/* Listen on addr:port (port 0: any); the port bound goes to *port_p.
+ * Progress context or before fp__tp_start. */
+fp_status_t fp__tp_listen(fp__tp_t *tp, const char *addr, uint16_t port,
+                          uint16_t *port_p);
+/* Connect; on_ready or on_closed tells how it went.  Progress context or
+ * before fp__tp_start. */
+fp_status_t fp__tp_connect(fp__tp_t *tp, const char *addr, uint16_t port,
+                           fp__tp_conn_t **conn_p);
+
+/* Send `msg` (progress context; the conn must be ready).  The header is
+ * encoded from msg (its payload length must be `len`; its seq is set here);
+ * `payload` is sent from where it is and must stay valid until cb runs.  cb
+ * (may be NULL) runs exactly once, unless this returns an error.  Payloads
+ * >= rndv_threshold go by rendezvous. */
+fp_status_t fp__tp_send(fp__tp_conn_t *conn, fp__wire_msg_t *msg,
+                        const void *payload, size_t len, fp__tp_send_cb_t cb,
+                        void *user_data);
+
+/* Say GOODBYE (the peer closes its side); then fp__tp_close. */
+void fp__tp_goodbye(fp__tp_conn_t *conn);
+
+/* Close (progress context): pending sends fail, on_closed runs. */
+void fp__tp_close(fp__tp_conn_t *conn, fp_status_t status, const char *reason);
+
+void fp__tp_conn_set_user(fp__tp_conn_t *conn, void *user);
+void *fp__tp_conn_user(const fp__tp_conn_t *conn);
+const char *fp__tp_conn_peer(const fp__tp_conn_t *conn);
+/* The transports UCX actually uses for this connection, once ready:
+ * "am=<eager lanes> rndv=<bulk lanes>", e.g. "am=sysv/memory
+ * rndv=cma/memory" or "am=tcp/lo rndv=tcp/lo". */
+const char *fp__tp_conn_transports(const fp__tp_conn_t *conn);
+
+void fp__tp_get_stats(const fp__tp_t *tp, fp__tp_stats_t *stats);
+
+#endif

@@ -1,0 +1,112 @@
+/* Private structures of the UCX transport, shared by ucx.c (UCX plumbing)
+ * and conn.c (the connection protocol: handshake, heartbeats, gating). */
+#ifndef FP_TRANSPORT_TP_CONN_H
+#define FP_TRANSPORT_TP_CONN_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <ucp/api/ucp.h>
+
+#include "auth.h"
+#include "tp.h"
+
+typedef enum fp__conn_state {
+    FP__CONN_HANDSHAKE = 0, /* HELLO/PROOF exchange in progress */
+    FP__CONN_READY,         /* authenticated: any message accepted */
+    FP__CONN_CLOSED
+} fp__conn_state_t;
+
+struct send_req;
+
+struct fp__tp_conn {
+    fp__tp_t *tp;
+    ucp_ep_h ep;
+    fp__tp_conn_t *next, *prev; /* tp->conns */
+    int refs;
+    bool client;
+    bool said_goodbye; /* errors after our GOODBYE are expected */
+    fp__conn_state_t state;
+    char peer[64];
+    char transports[200]; /* what UCX chose, once ready */
+    void *user;
+    double last_heard, last_sent;
+    struct send_req *pending;
+    size_t npending;
+    /* handshake */
+    fp__auth_t auth;
+    bool hello_sent, hello_received, proof_sent, proof_ok, auth_ok_received;
+    uint8_t version, peer_role;
+    unsigned char peer_nonce[FP__AUTH_NONCE_LEN];
+    char peer_id[FP__AUTH_ID_MAX + 1];
+    uint32_t seq;
+    uint64_t hb_seq;
+};
+
+struct fp__tp_ep_slot {
+    ucp_ep_h ep;
+    fp__tp_conn_t *conn; /* NULL with ep set: deleted */
+};
+
+struct post_item;
+
+struct fp__tp {
+    char name[32];
+    fp_log_fn_t log_fn;
+    void *log_user_data;
+    fp_log_level_t log_level;
+    fp__tp_handlers_t handlers;
+    bool busy_poll;
+    size_t rndv_threshold;
+    double heartbeat_interval, peer_deadline;
+    char transports[256];
+    const fp__auth_secret_t *secret;
+    fp__auth_secret_t *own_secret; /* loaded by us, freed by us */
+    char id[FP__AUTH_ID_MAX + 1];
+    uint8_t role;
+    uint32_t executors;
+    uint64_t instance;
+
+    ucp_context_h context;
+    ucp_worker_h worker;
+    ucp_listener_h listener;
+    int efd;
+    uint16_t port;
+
+    fp__tp_conn_t *conns;
+    struct fp__tp_ep_slot *ep_slots;
+    size_t ep_cap, ep_count, ep_tombs;
+
+    pthread_mutex_t post_lock;
+    struct post_item *post_head, *post_tail;
+    atomic_int posted;
+
+    pthread_t thread;
+    bool thread_started;
+    atomic_int stop;
+    double now, next_timer;
+    fp__tp_stats_t stats;
+};
+
+void fp__tp_log(const fp__tp_t *tp, fp_log_level_t lvl, const char *fmt, ...)
+    FP_PRINTF(3, 4);
+double fp__tp_now(void);
+
+/* ucx.c */
+fp_status_t fp__tp_send_raw(fp__tp_conn_t *c, const void *header,
+                            size_t header_len, const void *payload, size_t len,
+                            fp__tp_send_cb_t cb, void *user_data);
+void fp__tp_conn_ref(fp__tp_conn_t *c);
+void fp__tp_conn_describe(fp__tp_conn_t *c);
+void fp__tp_conn_unref(fp__tp_conn_t *c);
+
+/* conn.c */
+void fp__tp_conn_start(fp__tp_conn_t *c);
+void fp__tp_conn_deliver(fp__tp_conn_t *c, const void *header,
+                         size_t header_len, const void *payload, size_t len);
+bool fp__tp_conn_accepts_bulk(fp__tp_conn_t *c, const void *header,
+                              size_t header_len, size_t len,
+                              fp__wire_msg_t *msg);
+void fp__tp_conn_heartbeat(fp__tp_conn_t *c);
+void fp__tp_conn_fini(fp__tp_conn_t *c);
+
+#endif
