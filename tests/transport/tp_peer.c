@@ -15,6 +15,9 @@
  * opts: --addr A --port P --transport T --secret-file F --deadline S
  *       --hb S --busy --expect-fail (client: the connection must fail)
  *       --hang (client: connect, then stop reading and sleep forever)
+ *       --fail-sends (client: after READY, wait for SIGUSR1, send 64 MiB,
+ *       and report the send's completion status and the close; the test
+ *       kills the server meanwhile)
  *
  * Secrets come from --secret-file or FP_SECRET / FP_SECRET_FILE.
  */
@@ -38,7 +41,7 @@ typedef struct opts {
     const char *addr, *transport, *secret_file;
     unsigned port;
     double deadline, hb;
-    bool busy, expect_fail, hang;
+    bool busy, expect_fail, hang, fail_sends;
     int serve;
     const char *sizes, *lat, *bw;
     long iters;
@@ -313,6 +316,63 @@ static int connect_client(const fp__tp_handlers_t *h, fp__auth_secret_t **sec)
     return 0;
 }
 
+static volatile sig_atomic_t usr1;
+static void on_usr1(int sig)
+{
+    (void)sig;
+    usr1 = 1;
+}
+
+typedef struct send_result {
+    bool done;
+    fp_status_t status;
+} send_result_t;
+
+static void record_send(void *ud, fp_status_t st)
+{
+    send_result_t *r = ud;
+    r->done = true;
+    r->status = st;
+}
+
+/* Send while the peer dies: the send must fail with an error status, and
+ * the connection must be reported closed. */
+static int run_fail_sends(void)
+{
+    signal(SIGUSR1, on_usr1);
+    printf("READY\n");
+    fflush(stdout);
+    while (!usr1 && !S.closed)
+        fp__tp_progress(S.tp, false);
+    size_t len = 64u << 20;
+    unsigned char *buf = calloc(1, len);
+    send_result_t r = {0};
+    fp__wire_msg_t m;
+    memset(&m, 0, sizeof(m));
+    m.hdr.type = FP__WIRE_BULK;
+    m.hdr.pool = 1;
+    m.u.bulk.kind = FP__WIRE_BULK_ARG;
+    m.u.bulk.task_id = 1;
+    m.u.bulk.attempt = 1;
+    m.u.bulk.index = 1;
+    m.u.bulk.total = len;
+    m.u.bulk.len = len;
+    fp_status_t st = S.conn != NULL
+                         ? fp__tp_send(S.conn, &m, buf, len, record_send, &r)
+                         : FP_ERR_CLOSED;
+    printf("SENT %s\n", fp_status_name(st));
+    fflush(stdout);
+    double end = now() + 30;
+    while ((!r.done || !S.closed) && now() < end)
+        fp__tp_progress(S.tp, true);
+    printf("SEND_STATUS %s\nCLOSED %s %s\n",
+           r.done ? fp_status_name(r.status) : "none",
+           S.closed ? fp_status_name(S.close_status) : "no", S.close_reason);
+    free(buf);
+    fp__tp_destroy(S.tp);
+    return r.done && r.status < 0 && S.closed ? 0 : 1;
+}
+
 static int run_client(void)
 {
     fp__tp_handlers_t h = {.on_ready = cli_ready,
@@ -342,6 +402,8 @@ static int run_client(void)
         for (;;)
             pause();
     }
+    if (o.fail_sends)
+        return run_fail_sends();
     int errs = 0;
     char *list = strdup(o.sizes);
     for (char *save = NULL, *tok = strtok_r(list, ",", &save); tok != NULL;
@@ -532,6 +594,8 @@ int main(int argc, char **argv)
             o.expect_fail = true;
         else if (strcmp(a, "--hang") == 0)
             o.hang = true;
+        else if (strcmp(a, "--fail-sends") == 0)
+            o.fail_sends = true;
         else if (v == NULL)
             goto bad;
         else if (strcmp(a, "--addr") == 0)

@@ -139,6 +139,22 @@ peer_killed|peer_stopped)
   kill -9 "$cpid" 2>/dev/null
   good_client_still_served
   ;;
+sends_fail)
+  start_server -- --transport tcp --serve 0
+  "$peer" client --secret-file "$work/secret" --port "$port" --transport tcp \
+      --fail-sends > "$work/fs.out" 2>&1 &
+  cpid=$!; pids+=($cpid)
+  for _ in $(seq 1 100); do grep -q READY "$work/fs.out" && break; sleep 0.1; done
+  grep -q READY "$work/fs.out" || fail "client did not connect"
+  kill -STOP "$server_pid"          # the 64 MiB rendezvous cannot finish...
+  kill -USR1 "$cpid"
+  for _ in $(seq 1 50); do grep -q SENT "$work/fs.out" && break; sleep 0.1; done
+  kill -9 "$server_pid"             # ...and then the peer dies
+  wait "$cpid"; rc=$?
+  cat "$work/fs.out"
+  [ $rc -eq 0 ] || fail "pending send did not fail cleanly"
+  grep -q "SEND_STATUS FP_ERR" "$work/fs.out" || fail "send completed without an error"
+  ;;
 netns_tcp)
   unset UCX_NET_DEVICES
   command -v ip >/dev/null || skip "iproute2 (ip) is not installed"

@@ -396,6 +396,14 @@ fp_status_t fp__tp_send(fp__tp_conn_t *c, fp__wire_msg_t *msg,
                         const void *payload, size_t len, fp__tp_send_cb_t cb,
                         void *user_data)
 {
+    return fp__tp_send_mem(c, msg, payload, len, NULL, cb, user_data);
+}
+
+fp_status_t fp__tp_send_mem(fp__tp_conn_t *c, fp__wire_msg_t *msg,
+                            const void *payload, size_t len,
+                            const fp__tp_mem_t *mem, fp__tp_send_cb_t cb,
+                            void *user_data)
+{
     char reason[160];
     unsigned char hdr[FP__WIRE_HDR_MAX];
     size_t hl;
@@ -410,7 +418,7 @@ fp_status_t fp__tp_send(fp__tp_conn_t *c, fp__wire_msg_t *msg,
                    fp__wire_type_name(msg->hdr.type), reason);
         return st;
     }
-    return fp__tp_send_raw(c, hdr, hl, payload, len, cb, user_data);
+    return fp__tp_send_raw_mem(c, hdr, hl, payload, len, mem, cb, user_data);
 }
 
 void fp__tp_goodbye(fp__tp_conn_t *c)

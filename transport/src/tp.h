@@ -68,6 +68,8 @@ typedef struct fp__tp_params {
     size_t rndv_threshold;    /* 0: 64 KiB */
     double heartbeat_interval; /* 0: 1 s */
     double peer_deadline;     /* 0: 10 s without any message = hung */
+    size_t reg_max_entries;   /* registration cache; 0: 256 */
+    size_t reg_max_bytes;     /* 0: 1 GiB */
     const char *name;         /* for logs */
     const fp__auth_secret_t *secret; /* NULL: fp__auth_secret_load(NULL)
                                  (FP_SECRET_FILE / FP_SECRET); required */
@@ -83,8 +85,9 @@ typedef struct fp__tp_params {
 typedef struct fp__tp_stats {
     uint64_t msgs_sent, msgs_received;
     uint64_t bytes_sent, bytes_received;
-    uint64_t rndv_received;
+    uint64_t rndv_sent, rndv_received;
     uint64_t bytes_copied; /* payload bytes fastpool copied (not UCX) */
+    uint64_t reg_hits, reg_misses, reg_evictions; /* registration cache */
 } fp__tp_stats_t;
 
 fp_status_t fp__tp_create(const fp__tp_params_t *params, fp__tp_t **tp_p);
@@ -122,6 +125,26 @@ fp_status_t fp__tp_connect(fp__tp_t *tp, const char *addr, uint16_t port,
 fp_status_t fp__tp_send(fp__tp_conn_t *conn, fp__wire_msg_t *msg,
                         const void *payload, size_t len, fp__tp_send_cb_t cb,
                         void *user_data);
+
+/* ---- registration cache (see regcache.c for the ownership rule) ---- */
+
+typedef struct fp__tp_mem fp__tp_mem_t;
+
+/* A registration covering [addr, addr+len): a cached one that contains it,
+ * or a new one.  Put it back with fp__tp_mem_put when done sending from it.
+ * Progress context. */
+fp_status_t fp__tp_mem_get(fp__tp_t *tp, void *addr, size_t len,
+                           fp__tp_mem_t **mem_p);
+void fp__tp_mem_put(fp__tp_mem_t *mem);
+/* Forget registrations overlapping [addr, addr+len): call before freeing or
+ * unmapping a buffer that was registered. */
+void fp__tp_mem_invalidate(fp__tp_t *tp, void *addr, size_t len);
+
+/* fp__tp_send, with the payload's registration (may be NULL). */
+fp_status_t fp__tp_send_mem(fp__tp_conn_t *conn, fp__wire_msg_t *msg,
+                            const void *payload, size_t len,
+                            const fp__tp_mem_t *mem, fp__tp_send_cb_t cb,
+                            void *user_data);
 
 /* Say GOODBYE (the peer closes its side); then fp__tp_close. */
 void fp__tp_goodbye(fp__tp_conn_t *conn);

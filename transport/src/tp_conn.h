@@ -85,6 +85,10 @@ struct fp__tp {
     atomic_int stop;
     double now, next_timer;
     fp__tp_stats_t stats;
+
+    /* registration cache (regcache.c) */
+    fp__tp_mem_t *reg_head, *reg_tail;
+    size_t reg_entries, reg_bytes, reg_max_entries, reg_max_bytes;
 };
 
 void fp__tp_log(const fp__tp_t *tp, fp_log_level_t lvl, const char *fmt, ...)
@@ -95,6 +99,15 @@ double fp__tp_now(void);
 fp_status_t fp__tp_send_raw(fp__tp_conn_t *c, const void *header,
                             size_t header_len, const void *payload, size_t len,
                             fp__tp_send_cb_t cb, void *user_data);
+fp_status_t fp__tp_send_raw_mem(fp__tp_conn_t *c, const void *header,
+                                size_t header_len, const void *payload,
+                                size_t len, const fp__tp_mem_t *mem,
+                                fp__tp_send_cb_t cb, void *user_data);
+
+/* regcache.c */
+ucp_mem_h fp__tp_mem_handle(const fp__tp_mem_t *m, const void *addr,
+                            size_t len);
+void fp__tp_regcache_clear(fp__tp_t *tp);
 void fp__tp_conn_ref(fp__tp_conn_t *c);
 void fp__tp_conn_describe(fp__tp_conn_t *c);
 void fp__tp_conn_unref(fp__tp_conn_t *c);

@@ -210,6 +210,15 @@ fp_status_t fp__tp_send_raw(fp__tp_conn_t *c, const void *header,
                             size_t header_len, const void *payload, size_t len,
                             fp__tp_send_cb_t cb, void *user_data)
 {
+    return fp__tp_send_raw_mem(c, header, header_len, payload, len, NULL, cb,
+                               user_data);
+}
+
+fp_status_t fp__tp_send_raw_mem(fp__tp_conn_t *c, const void *header,
+                                size_t header_len, const void *payload,
+                                size_t len, const fp__tp_mem_t *mem,
+                                fp__tp_send_cb_t cb, void *user_data)
+{
     if (header_len > FP__TP_HEADER_MAX || (payload == NULL && len != 0))
         return FP_ERR_INVALID;
     if (c->state == FP__CONN_CLOSED || c->ep == NULL)
@@ -233,8 +242,16 @@ fp_status_t fp__tp_send_raw(fp__tp_conn_t *c, const void *header,
     param.user_data = r;
     param.memory_type = UCS_MEMORY_TYPE_HOST;
     param.flags = UCP_AM_SEND_FLAG_REPLY;
-    if (len >= tp->rndv_threshold)
+    if (len >= tp->rndv_threshold) {
+        /* forced: the first AM on a new endpoint may otherwise go eager */
         param.flags |= UCP_AM_SEND_FLAG_RNDV;
+        tp->stats.rndv_sent++;
+    }
+    ucp_mem_h memh = fp__tp_mem_handle(mem, payload, len);
+    if (memh != NULL) {
+        param.op_attr_mask |= UCP_OP_ATTR_FIELD_MEMH;
+        param.memh = memh;
+    }
 
     /* link before sending: the callback may not run inline, but keep the
      * list consistent whatever happens */
@@ -871,6 +888,10 @@ fp_status_t fp__tp_create(const fp__tp_params_t *params, fp__tp_t **tp_p)
     tp->busy_poll = params->busy_poll;
     tp->rndv_threshold =
         params->rndv_threshold ? params->rndv_threshold : 64 * 1024;
+    tp->reg_max_entries =
+        params->reg_max_entries ? params->reg_max_entries : 256;
+    tp->reg_max_bytes = params->reg_max_bytes ? params->reg_max_bytes
+                                              : (size_t)1 << 30;
     tp->heartbeat_interval =
         params->heartbeat_interval > 0 ? params->heartbeat_interval : 1.0;
     tp->peer_deadline = params->peer_deadline > 0 ? params->peer_deadline : 10;
@@ -1030,6 +1051,7 @@ void fp__tp_destroy(fp__tp_t *tp)
     for (int i = 0; i < 1000 && tp->conns != NULL; i++)
         ucp_worker_progress(tp->worker);
     run_posted(tp);
+    fp__tp_regcache_clear(tp);
     if (tp->listener != NULL)
         ucp_listener_destroy(tp->listener);
     ucp_worker_destroy(tp->worker);
