@@ -69,6 +69,7 @@ static fp_status_t send_ctl(fp__tp_conn_t *c, fp__wire_msg_t *msg)
         goto err;
     }
     b->hdr_len = hl;
+    c->tp->stats.bytes_copied += pl; /* encoding copied the payload in */
     st = fp__tp_send_raw(c, b->bytes, hl, pl ? b->bytes + hl : NULL, pl,
                          ctl_sent, b);
     if (st != FP_OK)

@@ -25,6 +25,10 @@
 #include "fastpool/fastpool.h"
 #include "wire.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 #define FP__TP_HEADER_MAX 64
 
 typedef struct fp__tp fp__tp_t;
@@ -86,7 +90,9 @@ typedef struct fp__tp_stats {
     uint64_t msgs_sent, msgs_received;
     uint64_t bytes_sent, bytes_received;
     uint64_t rndv_sent, rndv_received;
-    uint64_t bytes_copied; /* payload bytes fastpool copied (not UCX) */
+    uint64_t bytes_copied; /* payload bytes fastpool copied (not UCX): the
+                              transport's own control messages, plus what
+                              layers above report with fp__tp_note_copy */
     uint64_t reg_hits, reg_misses, reg_evictions; /* registration cache */
 } fp__tp_stats_t;
 
@@ -161,5 +167,13 @@ const char *fp__tp_conn_peer(const fp__tp_conn_t *conn);
 const char *fp__tp_conn_transports(const fp__tp_conn_t *conn);
 
 void fp__tp_get_stats(const fp__tp_t *tp, fp__tp_stats_t *stats);
+
+/* A layer above copied `bytes` of payload (e.g. kept an eager message past
+ * its callback): counted in stats.bytes_copied. */
+void fp__tp_note_copy(fp__tp_t *tp, size_t bytes);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -84,7 +84,11 @@ struct fp__tp {
     bool thread_started;
     atomic_int stop;
     double now, next_timer;
+    uint64_t rounds; /* progress rounds, for the clock-reading cadence */
     fp__tp_stats_t stats;
+
+    struct send_req *free_reqs; /* recycled send requests (ucx.c) */
+    size_t nfree_reqs;
 
     /* registration cache (regcache.c) */
     fp__tp_mem_t *reg_head, *reg_tail;
