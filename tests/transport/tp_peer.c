@@ -66,6 +66,7 @@ typedef struct state {
     unsigned char *rbuf;
     size_t rbuf_cap;
     bool got;
+    fp__auth_secret_t *sec; /* the client's, freed when it is done */
 } state_t;
 
 static state_t S;
@@ -153,6 +154,7 @@ static void srv_message(void *arg, fp__tp_conn_t *c, const fp__wire_msg_t *m)
     /* eager payloads live only during this call: the echo needs a copy */
     void *copy = malloc(m->u.bulk.len ? m->u.bulk.len : 1);
     memcpy(copy, m->u.bulk.data, m->u.bulk.len);
+    fp__tp_note_copy(S.tp, m->u.bulk.len);
     echo_back(c, &m->u.bulk, copy);
 }
 
@@ -308,6 +310,7 @@ static fp__tp_t *make_tp(const fp__tp_handlers_t *h, uint8_t role,
 static int connect_client(const fp__tp_handlers_t *h, fp__auth_secret_t **sec)
 {
     S.tp = make_tp(h, FP__WIRE_ROLE_CLIENT, sec);
+    S.sec = *sec; /* main frees it */
     fp_status_t st = fp__tp_connect(S.tp, o.addr, (uint16_t)o.port, &S.conn);
     if (st != FP_OK) {
         fprintf(stderr, "connect: %s\n", fp_status_string(st));
@@ -369,7 +372,6 @@ static int run_fail_sends(void)
            r.done ? fp_status_name(r.status) : "none",
            S.closed ? fp_status_name(S.close_status) : "no", S.close_reason);
     free(buf);
-    fp__tp_destroy(S.tp);
     return r.done && r.status < 0 && S.closed ? 0 : 1;
 }
 
@@ -444,8 +446,6 @@ static int run_client(void)
         fp__tp_goodbye(S.conn);
     for (int i = 0; i < 100; i++)
         fp__tp_progress(S.tp, false);
-    fp__tp_destroy(S.tp);
-    fp__auth_secret_free(sec);
     free(S.rbuf);
     return errs == 0 && S.bad == 0 ? 0 : 1;
 }
@@ -624,12 +624,19 @@ int main(int argc, char **argv)
             goto bad;
     }
     setvbuf(stdout, NULL, _IOLBF, 0);
+    int rc;
     if (strcmp(o.mode, "server") == 0)
-        return run_server();
-    if (strcmp(o.mode, "client") == 0)
-        return run_client();
-    if (strcmp(o.mode, "rogue") == 0 && o.rogue_kind != NULL)
-        return run_rogue();
+        rc = run_server();
+    else if (strcmp(o.mode, "client") == 0)
+        rc = run_client();
+    else if (strcmp(o.mode, "rogue") == 0 && o.rogue_kind != NULL)
+        rc = run_rogue();
+    else
+        goto bad;
+    if (S.tp != NULL && strcmp(o.mode, "server") != 0)
+        fp__tp_destroy(S.tp);
+    fp__auth_secret_free(S.sec);
+    return rc;
 bad:
     fprintf(stderr, "tp_peer: bad arguments\n");
     return 2;
