@@ -1,0 +1,8 @@
+cmake_minimum_required(VERSION 3.20)
+project(consumer C)
+# a program built against an installed libfastpool (tests/install)
+find_package(fastpool REQUIRED)
+add_executable(app app.c)
+target_link_libraries(app PRIVATE fastpool::fastpool)
+add_executable(app_static app.c)
+target_link_libraries(app_static PRIVATE fastpool::fastpool_static)
