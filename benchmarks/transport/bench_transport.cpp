@@ -62,6 +62,8 @@ fp__tp_t *make_tp(const char *transport, uint8_t role,
     p.executors = 1;
     p.handlers = h;
     p.peer_deadline = 600; // a long benchmark must not look like a hang
+    if (const char *t = std::getenv("FP_BENCH_RNDV"))
+        p.rndv_threshold = std::strtoull(t, nullptr, 10);
     p.log_level = FP_LOG_ERROR;
     fp__tp_t *tp = nullptr;
     if (fp__tp_create(&p, &tp) != FP_OK)
