@@ -3,6 +3,8 @@
 //   bench_transport [google-benchmark flags]
 //   bench_transport --idle SECONDS    CPU use of a connected, idle pair
 //   FP_BENCH_TRANSPORTS=shm,tcp (default: both)
+//   FP_BENCH_RNDV=<bytes>   rendezvous threshold (default: the transport's)
+//   FP_BENCH_NO_MEMH=1      send without registered-memory handles
 //
 // For each transport a server process is forked before the benchmarks run;
 // it answers every message of size S with a message of size S (latency)
@@ -41,6 +43,12 @@ namespace {
 
 const char kSecret[] = "benchmark secret, not for production use";
 constexpr size_t kMaxMsg = 4u << 20;
+
+bool no_memh()
+{
+    const char *e = std::getenv("FP_BENCH_NO_MEMH");
+    return e != nullptr && *e != '\0' && *e != '0';
+}
 
 fp__auth_secret_t *make_secret()
 {
@@ -137,8 +145,9 @@ void srv_bulk(void *, fp__tp_conn_t *, const fp__wire_msg_t *, size_t len,
     h.on_bulk = srv_bulk;
     fp__auth_secret_t *s = make_secret();
     fp__tp_t *tp = make_tp(transport, FP__WIRE_ROLE_NODE, h, s);
-    if (fp__tp_mem_get(tp, srv->out.data(), srv->out.size(), &srv->out_mem) !=
-        FP_OK)
+    if (no_memh() ||
+        fp__tp_mem_get(tp, srv->out.data(), srv->out.size(), &srv->out_mem) !=
+            FP_OK)
         srv->out_mem = nullptr;
     uint16_t port = 0;
     if (fp__tp_listen(tp, "127.0.0.1", 0, &port) != FP_OK)
@@ -248,8 +257,9 @@ Client *client_for(const std::string &transport)
     h.on_message = cli_message;
     h.on_bulk = cli_bulk;
     c->tp = make_tp(transport.c_str(), FP__WIRE_ROLE_CLIENT, h, make_secret());
-    if (fp__tp_mem_get(c->tp, c->out.data(), c->out.size(), &c->out_mem) !=
-        FP_OK)
+    if (no_memh() ||
+        fp__tp_mem_get(c->tp, c->out.data(), c->out.size(), &c->out_mem) !=
+            FP_OK)
         c->out_mem = nullptr;
     if (fp__tp_connect(c->tp, "127.0.0.1", port, &c->conn) != FP_OK)
         std::exit(2);
