@@ -285,7 +285,8 @@ typedef struct fp_call_params {
     size_t chunksize; /* elements per chunk; 0: automatic */
     /* Completion callbacks: exactly one of them runs exactly once, on the
      * executor thread that finishes the call's last element (or on the
-     * thread calling fp_future_cancel() when that finishes it).  They run
+     * thread calling fp_future_cancel() when that finishes it, or, for a
+     * map of 0 elements, on the calling thread before the call returns).  They run
      * before any waiter is released.  They must not block on this pool
      * (no fp_future_wait / fp_map on the same pool) and must not release
      * the future they are given.  Ignored by the blocking calls. */
