@@ -11,7 +11,9 @@ PACKAGES=(
   libssl-dev                    # vetted crypto (HMAC, SHA-1 for UTS)
   libcmocka-dev                 # unit tests
   libbenchmark-dev              # Google Benchmark
-  clang libomp-dev              # LLVM libomp peer (fib), libFuzzer
+  clang libomp-dev              # LLVM libomp peer (fib)
+  libclang-rt-14-dev            # libFuzzer + sanitizer runtimes for clang
+  iproute2                      # network namespaces for the two-host tests
   libtbb-dev                    # oneTBB peer (fib)
   python3                       # multiprocessing peer (/usr/bin/python3)
 )
