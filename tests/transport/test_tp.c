@@ -69,6 +69,19 @@ static void test_transport_names(void **state)
     tp = make(NULL, s);
     assert_non_null(strstr(fp__tp_transports(tp), "auto"));
     fp__tp_destroy(tp);
+    /* FP_TRANSPORT applies when the code leaves the choice open */
+    setenv("FP_TRANSPORT", "tcp", 1);
+    tp = make(NULL, s);
+    assert_string_equal(fp__tp_transports(tp), "tcp");
+    fp__tp_destroy(tp);
+    tp = make("shm", s); /* an explicit choice in code wins */
+    assert_string_equal(fp__tp_transports(tp), "shm,tcp");
+    fp__tp_destroy(tp);
+    setenv("FP_TRANSPORT", "bogus", 1);
+    fp__tp_params_t p = {.secret = s, .log_level = FP_LOG_OFF};
+    fp__tp_t *bad = NULL;
+    assert_int_equal(fp__tp_create(&p, &bad), FP_ERR_CONFIG);
+    unsetenv("FP_TRANSPORT");
     fp__auth_secret_free(s);
 }
 

@@ -66,7 +66,13 @@ case "$case_name" in
 loopback_tcp|loopback_shm)
   t=${case_name#loopback_}
   start_server -- --transport "$t" --serve 1
-  client --transport "$t" --sizes 1,8,4096,8192,65535,65536,1048576 || fail "echo over $t"
+  client --transport "$t" --sizes 1,8,4096,8192,65535,65536,1048576 \
+    > "$work/client.out" 2>&1 || { cat "$work/client.out"; fail "echo over $t"; }
+  cat "$work/client.out"
+  # what UCX actually chose is reported per connection
+  if [ "$t" = shm ]; then want="used am=(sysv|posix)/memory rndv=cma/memory"
+  else want="used am=tcp/lo rndv=tcp/lo"; fi
+  grep -Eq "$want" "$work/client.out" || fail "expected transports '$want'"
   ;;
 large_tcp|large_shm)
   t=${case_name#large_}
