@@ -98,7 +98,7 @@ fp__wire_msg_t bulk_msg(uint8_t kind, uint64_t id, uint8_t index, size_t len)
 
 struct Server {
     std::vector<unsigned char> out, in;
-    fp__tp_mem_t *out_mem = nullptr;
+    fp__tp_mem_t *out_mem = nullptr, *in_mem = nullptr;
 };
 Server *srv;
 
@@ -130,6 +130,7 @@ void srv_bulk(void *, fp__tp_conn_t *, const fp__wire_msg_t *, size_t len,
 {
     if (len <= srv->in.size()) {
         dest->buf = srv->in.data();
+        dest->mem = srv->in_mem;
         dest->done = srv_bulk_done;
     }
 }
@@ -149,6 +150,9 @@ void srv_bulk(void *, fp__tp_conn_t *, const fp__wire_msg_t *, size_t len,
         fp__tp_mem_get(tp, srv->out.data(), srv->out.size(), &srv->out_mem) !=
             FP_OK)
         srv->out_mem = nullptr;
+    if (no_memh() ||
+        fp__tp_mem_get(tp, srv->in.data(), srv->in.size(), &srv->in_mem) != FP_OK)
+        srv->in_mem = nullptr;
     uint16_t port = 0;
     if (fp__tp_listen(tp, "127.0.0.1", 0, &port) != FP_OK)
         _exit(2);
@@ -174,7 +178,7 @@ struct Client {
     uint64_t replies = 0;
     uint64_t started = 0, completed = 0, send_errors = 0; // sends
     std::vector<unsigned char> out, in;
-    fp__tp_mem_t *out_mem = nullptr;
+    fp__tp_mem_t *out_mem = nullptr, *in_mem = nullptr;
     pid_t server = -1;
     std::string name;
 };
@@ -206,6 +210,7 @@ void cli_bulk(void *arg, fp__tp_conn_t *, const fp__wire_msg_t *, size_t len,
     auto *c = static_cast<Client *>(arg);
     if (len <= c->in.size()) {
         dest->buf = c->in.data();
+        dest->mem = c->in_mem;
         dest->done = cli_bulk_done;
         dest->user_data = c;
     }
@@ -261,6 +266,9 @@ Client *client_for(const std::string &transport)
         fp__tp_mem_get(c->tp, c->out.data(), c->out.size(), &c->out_mem) !=
             FP_OK)
         c->out_mem = nullptr;
+    if (no_memh() ||
+        fp__tp_mem_get(c->tp, c->in.data(), c->in.size(), &c->in_mem) != FP_OK)
+        c->in_mem = nullptr;
     if (fp__tp_connect(c->tp, "127.0.0.1", port, &c->conn) != FP_OK)
         std::exit(2);
     while (!c->ready && !c->closed)

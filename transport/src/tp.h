@@ -37,8 +37,11 @@ typedef struct fp__tp_conn fp__tp_conn_t;
 typedef void (*fp__tp_send_cb_t)(void *user_data, fp_status_t status);
 
 /* Where a rendezvous payload goes: the receiver fills it in on_bulk. */
+typedef struct fp__tp_mem fp__tp_mem_t;
+
 typedef struct fp__tp_bulk_dest {
     void *buf;           /* NULL: reject the message (the sender sees an error) */
+    const fp__tp_mem_t *mem; /* optional registration covering buf */
     /* the payload arrived (status FP_OK) or not; `msg` is the header
      * decoded again, its payload pointer set to buf */
     void (*done)(fp__tp_conn_t *conn, void *user_data, fp_status_t status,
@@ -133,8 +136,6 @@ fp_status_t fp__tp_send(fp__tp_conn_t *conn, fp__wire_msg_t *msg,
                         void *user_data);
 
 /* ---- registration cache (see regcache.c for the ownership rule) ---- */
-
-typedef struct fp__tp_mem fp__tp_mem_t;
 
 /* A registration covering [addr, addr+len): a cached one that contains it,
  * or a new one.  Put it back with fp__tp_mem_put when done sending from it.

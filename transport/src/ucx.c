@@ -390,6 +390,11 @@ static ucs_status_t am_recv(void *arg, const void *header, size_t header_len,
         rp.cb.recv_am = bulk_recv_done;
         rp.user_data = b;
         rp.memory_type = UCS_MEMORY_TYPE_HOST;
+        ucp_mem_h memh = fp__tp_mem_handle(dest.mem, dest.buf, length);
+        if (memh != NULL) {
+            rp.op_attr_mask |= UCP_OP_ATTR_FIELD_MEMH;
+            rp.memh = memh;
+        }
         ucs_status_ptr_t sp =
             ucp_am_recv_data_nbx(tp->worker, data, dest.buf, length, &rp);
         if (sp == NULL) {
