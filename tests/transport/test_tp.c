@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "tp.h"
+#include "tp_conn.h" /* white-box: the endpoint table */
 
 static const char secret_bytes[] = "unit-test secret with enough bytes";
 
@@ -144,6 +145,92 @@ static void test_idle_progress_thread_sleeps(void **state)
     fp__auth_secret_free(s);
 }
 
+/* Many connections that come and go: the server's endpoint table must not
+ * fill up with deleted slots (a lookup would then never end). */
+typedef struct churn {
+    int ready, closed;
+} churn_t;
+
+static void churn_ready(void *arg, fp__tp_conn_t *c)
+{
+    (void)c;
+    ((churn_t *)arg)->ready++;
+}
+
+static void churn_closed(void *arg, fp__tp_conn_t *c, fp_status_t st,
+                         const char *reason)
+{
+    (void)c;
+    (void)st;
+    (void)reason;
+    ((churn_t *)arg)->closed++;
+}
+
+static void test_connection_churn(void **state)
+{
+    (void)state;
+    fp__auth_secret_t *s = secret();
+    churn_t sv = {0}, cl = {0};
+    fp__tp_params_t sp = {.transports = "tcp", .secret = s, .role = 2,
+                          .executors = 1, .log_level = FP_LOG_OFF,
+                          .handlers = {.arg = &sv, .on_ready = churn_ready,
+                                       .on_closed = churn_closed}};
+    fp__tp_params_t cp = {.transports = "tcp", .secret = s,
+                          .log_level = FP_LOG_OFF,
+                          .handlers = {.arg = &cl, .on_ready = churn_ready,
+                                       .on_closed = churn_closed}};
+    fp__tp_t *srv = NULL, *cli = NULL;
+    assert_int_equal(fp__tp_create(&sp, &srv), FP_OK);
+    assert_int_equal(fp__tp_create(&cp, &cli), FP_OK);
+    uint16_t port = 0;
+    assert_int_equal(fp__tp_listen(srv, "127.0.0.1", 0, &port), FP_OK);
+    const int rounds = FP_TEST_SANITIZED ? 60 : 150; /* > 64 table slots */
+    for (int i = 0; i < rounds; i++) {
+        fp__tp_conn_t *c = NULL;
+        assert_int_equal(fp__tp_connect(cli, "127.0.0.1", port, &c), FP_OK);
+        time_t end = time(NULL) + 20; /* generous: a bound, not a timing */
+        while ((cl.ready <= i || sv.ready <= i) && time(NULL) < end) {
+            fp__tp_progress(cli, false);
+            fp__tp_progress(srv, false);
+        }
+        assert_int_equal(cl.ready, i + 1);
+        assert_int_equal(sv.ready, i + 1);
+        fp__tp_close(c, FP_OK, "test closes");
+        end = time(NULL) + 20;
+        while (sv.closed <= i && time(NULL) < end) {
+            fp__tp_progress(cli, false);
+            fp__tp_progress(srv, false);
+        }
+        assert_int_equal(sv.closed, i + 1);
+    }
+    fp__tp_destroy(cli);
+    fp__tp_destroy(srv);
+    fp__auth_secret_free(s);
+}
+
+/* The endpoint table under churn with ever new endpoints: deleted slots
+ * must be reclaimed, or the table fills with them and a lookup of an
+ * endpoint that is not there never ends (this test would then time out). */
+static void test_ep_table_churn(void **state)
+{
+    (void)state;
+    fp__auth_secret_t *s = secret();
+    fp__tp_t *tp = make("tcp", s);
+    static char fake[4096]; /* distinct addresses standing in for endpoints */
+    fp__tp_conn_t *marker = (fp__tp_conn_t *)&fake[0];
+    for (size_t i = 1; i < sizeof(fake); i++) {
+        ucp_ep_h ep = (ucp_ep_h)&fake[i];
+        assert_int_equal(fp__tp_ep_put(tp, ep, marker), FP_OK);
+        assert_ptr_equal(fp__tp_ep_get(tp, ep), marker);
+        fp__tp_ep_del(tp, ep);
+        assert_null(fp__tp_ep_get(tp, ep));
+        assert_null(fp__tp_ep_get(tp, (ucp_ep_h)&fake[0])); /* never put */
+    }
+    assert_true(tp->ep_count == 0);
+    fp__tp_destroy(tp);
+    fp__auth_secret_free(s);
+}
+
 static void test_regcache(void **state)
 {
     (void)state;
@@ -208,6 +295,8 @@ int main(void)
         cmocka_unit_test(test_progress_thread_post),
         cmocka_unit_test(test_idle_progress_thread_sleeps),
         cmocka_unit_test(test_regcache),
+        cmocka_unit_test(test_connection_churn),
+        cmocka_unit_test(test_ep_table_churn),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

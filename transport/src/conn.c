@@ -39,11 +39,6 @@
 
 /* ---- sending control messages ------------------------------------------ */
 
-typedef struct ctl_buf {
-    size_t hdr_len;
-    unsigned char bytes[]; /* header then payload */
-} ctl_buf_t;
-
 static void ctl_sent(void *user_data, fp_status_t status)
 {
     (void)status;
@@ -60,18 +55,16 @@ static fp_status_t send_ctl(fp__tp_conn_t *c, fp__wire_msg_t *msg)
     fp_status_t st = fp__wire_size(msg, &hl, &pl, reason, sizeof(reason));
     if (st != FP_OK)
         goto err;
-    ctl_buf_t *b = malloc(sizeof(*b) + hl + pl);
+    unsigned char *b = malloc(hl + pl); /* header then payload */
     if (b == NULL)
         return FP_ERR_NOMEM;
-    st = fp__wire_encode(b->bytes, hl + pl, msg, &len, reason, sizeof(reason));
+    st = fp__wire_encode(b, hl + pl, msg, &len, reason, sizeof(reason));
     if (st != FP_OK) {
         free(b);
         goto err;
     }
-    b->hdr_len = hl;
     c->tp->stats.bytes_copied += pl; /* encoding copied the payload in */
-    st = fp__tp_send_raw(c, b->bytes, hl, pl ? b->bytes + hl : NULL, pl,
-                         ctl_sent, b);
+    st = fp__tp_send_raw(c, b, hl, pl ? b + hl : NULL, pl, ctl_sent, b);
     if (st != FP_OK)
         free(b);
     return st;
@@ -119,9 +112,7 @@ static fp_status_t send_hello(fp__tp_conn_t *c)
     m.u.hello.nonce = fp__auth_my_nonce(&c->auth);
     m.u.hello.id = c->tp->id;
     m.u.hello.id_len = strlen(c->tp->id);
-    fp_status_t st = send_ctl(c, &m);
-    c->hello_sent = st == FP_OK;
-    return st;
+    return send_ctl(c, &m);
 }
 
 static fp_status_t send_auth(fp__tp_conn_t *c)
@@ -138,9 +129,7 @@ static fp_status_t send_auth(fp__tp_conn_t *c)
     m.hdr.type = FP__WIRE_AUTH;
     m.u.auth.nonce_echo = c->peer_nonce;
     m.u.auth.mac = mac;
-    st = send_ctl(c, &m);
-    c->proof_sent = st == FP_OK;
-    return st;
+    return send_ctl(c, &m);
 }
 
 static void become_ready(fp__tp_conn_t *c)

@@ -30,11 +30,10 @@ struct fp__tp_conn {
     char transports[200]; /* what UCX chose, once ready */
     void *user;
     double last_heard, last_sent;
-    struct send_req *pending;
-    size_t npending;
+    struct send_req *pending; /* sends UCX has not completed */
     /* handshake */
     fp__auth_t auth;
-    bool hello_sent, hello_received, proof_sent, proof_ok, auth_ok_received;
+    bool hello_received, proof_ok, auth_ok_received;
     uint8_t version, peer_role;
     unsigned char peer_nonce[FP__AUTH_NONCE_LEN];
     char peer_id[FP__AUTH_ID_MAX + 1];
@@ -74,7 +73,7 @@ struct fp__tp {
 
     fp__tp_conn_t *conns;
     struct fp__tp_ep_slot *ep_slots;
-    size_t ep_cap, ep_count, ep_tombs;
+    size_t ep_cap, ep_count, ep_tombs; /* tombs: deleted slots */
 
     pthread_mutex_t post_lock;
     struct post_item *post_head, *post_tail;
@@ -113,6 +112,10 @@ ucp_mem_h fp__tp_mem_handle(const fp__tp_mem_t *m, const void *addr,
                             size_t len);
 void fp__tp_regcache_clear(fp__tp_t *tp);
 void fp__tp_conn_ref(fp__tp_conn_t *c);
+/* endpoint -> connection table (open addressing, tombstones reclaimed) */
+fp_status_t fp__tp_ep_put(fp__tp_t *tp, ucp_ep_h ep, fp__tp_conn_t *c);
+fp__tp_conn_t *fp__tp_ep_get(fp__tp_t *tp, ucp_ep_h ep);
+void fp__tp_ep_del(fp__tp_t *tp, ucp_ep_h ep);
 void fp__tp_conn_describe(fp__tp_conn_t *c);
 void fp__tp_conn_unref(fp__tp_conn_t *c);
 

@@ -117,36 +117,53 @@ static size_t ep_hash(ucp_ep_h ep, size_t mask)
     return (size_t)(x >> 20) & mask;
 }
 
-static fp_status_t ep_table_put(fp__tp_t *tp, ucp_ep_h ep, fp__tp_conn_t *c)
+/* Rebuild the table with room for at least 4x the live entries, dropping
+ * tombstones (deleted slots): without this, connections that come and go
+ * would fill every slot with tombstones and a lookup of an absent endpoint
+ * would never meet an empty slot. */
+static fp_status_t ep_table_rehash(fp__tp_t *tp)
 {
-    if ((tp->ep_count + 1) * 2 > tp->ep_cap) {
-        size_t cap = tp->ep_cap ? tp->ep_cap * 2 : 64;
-        struct fp__tp_ep_slot *slots = calloc(cap, sizeof(*slots));
-        if (slots == NULL)
-            return FP_ERR_NOMEM;
-        for (size_t i = 0; i < tp->ep_cap; i++) {
-            if (tp->ep_slots[i].ep == NULL || tp->ep_slots[i].conn == NULL)
-                continue;
-            size_t j = ep_hash(tp->ep_slots[i].ep, cap - 1);
-            while (slots[j].ep != NULL)
-                j = (j + 1) & (cap - 1);
-            slots[j] = tp->ep_slots[i];
-        }
-        free(tp->ep_slots);
-        tp->ep_slots = slots;
-        tp->ep_cap = cap;
-        tp->ep_tombs = 0;
+    size_t cap = 64;
+    while (cap < (tp->ep_count + 1) * 4)
+        cap *= 2;
+    struct fp__tp_ep_slot *slots = calloc(cap, sizeof(*slots));
+    if (slots == NULL)
+        return FP_ERR_NOMEM;
+    for (size_t i = 0; i < tp->ep_cap; i++) {
+        if (tp->ep_slots[i].conn == NULL)
+            continue;
+        size_t j = ep_hash(tp->ep_slots[i].ep, cap - 1);
+        while (slots[j].ep != NULL)
+            j = (j + 1) & (cap - 1);
+        slots[j] = tp->ep_slots[i];
+    }
+    free(tp->ep_slots);
+    tp->ep_slots = slots;
+    tp->ep_cap = cap;
+    tp->ep_tombs = 0;
+    return FP_OK;
+}
+
+fp_status_t fp__tp_ep_put(fp__tp_t *tp, ucp_ep_h ep, fp__tp_conn_t *c)
+{
+    /* live entries and tombstones together stay under half the slots */
+    if ((tp->ep_count + tp->ep_tombs + 1) * 2 > tp->ep_cap) {
+        fp_status_t st = ep_table_rehash(tp);
+        if (st != FP_OK)
+            return st;
     }
     size_t j = ep_hash(ep, tp->ep_cap - 1);
     while (tp->ep_slots[j].ep != NULL && tp->ep_slots[j].conn != NULL)
         j = (j + 1) & (tp->ep_cap - 1);
+    if (tp->ep_slots[j].ep != NULL) /* reusing a tombstone */
+        tp->ep_tombs--;
     tp->ep_slots[j].ep = ep;
     tp->ep_slots[j].conn = c;
     tp->ep_count++;
     return FP_OK;
 }
 
-static fp__tp_conn_t *ep_table_get(fp__tp_t *tp, ucp_ep_h ep)
+fp__tp_conn_t *fp__tp_ep_get(fp__tp_t *tp, ucp_ep_h ep)
 {
     if (tp->ep_cap == 0 || ep == NULL)
         return NULL;
@@ -158,7 +175,7 @@ static fp__tp_conn_t *ep_table_get(fp__tp_t *tp, ucp_ep_h ep)
     }
 }
 
-static void ep_table_del(fp__tp_t *tp, ucp_ep_h ep)
+void fp__tp_ep_del(fp__tp_t *tp, ucp_ep_h ep)
 {
     if (tp->ep_cap == 0 || ep == NULL)
         return;
@@ -168,6 +185,7 @@ static void ep_table_del(fp__tp_t *tp, ucp_ep_h ep)
         if (tp->ep_slots[j].ep == ep && tp->ep_slots[j].conn != NULL) {
             tp->ep_slots[j].conn = NULL; /* tombstone: ep stays as a marker */
             tp->ep_count--;
+            tp->ep_tombs++;
             return;
         }
     }
@@ -194,7 +212,6 @@ static void send_req_unlink(send_req_t *r)
         c->pending = r->next;
     if (r->next != NULL)
         r->next->prev = r->prev;
-    c->npending--;
 }
 
 /* Send requests are recycled through a free list (progress context only,
@@ -290,7 +307,6 @@ fp_status_t fp__tp_send_raw_mem(fp__tp_conn_t *c, const void *header,
     if (c->pending != NULL)
         c->pending->prev = r;
     c->pending = r;
-    c->npending++;
     fp__tp_conn_ref(c);
 
     ucs_status_ptr_t sp = ucp_am_send_nbx(c->ep, AM_ID, r->header, header_len,
@@ -351,7 +367,7 @@ static ucs_status_t am_recv(void *arg, const void *header, size_t header_len,
     fp__tp_t *tp = arg;
     fp__tp_conn_t *c = NULL;
     if (param->recv_attr & UCP_AM_RECV_ATTR_FIELD_REPLY_EP)
-        c = ep_table_get(tp, param->reply_ep);
+        c = fp__tp_ep_get(tp, param->reply_ep);
     if (c == NULL || c->state == FP__CONN_CLOSED) {
         fp__tp_log(tp, FP_LOG_WARN,
                    "dropped a %zu-byte message from an unknown or closed "
@@ -478,7 +494,7 @@ void fp__tp_close(fp__tp_conn_t *c, fp_status_t status, const char *reason)
     fp__tp_conn_ref(c);
     if (c->ep != NULL) {
         ucp_ep_h ep = c->ep;
-        ep_table_del(tp, ep);
+        fp__tp_ep_del(tp, ep);
         c->ep = NULL;
         /* FORCE: completes even when the peer hangs; pending sends fail */
         ucp_request_param_t p;
@@ -543,7 +559,7 @@ static void conn_request(ucp_conn_request_h req, void *arg)
         fp__tp_close(c, FP_ERR_PEER, "endpoint creation failed");
         return;
     }
-    if (ep_table_put(tp, c->ep, c) != FP_OK) {
+    if (fp__tp_ep_put(tp, c->ep, c) != FP_OK) {
         fp__tp_close(c, FP_ERR_NOMEM, "out of memory");
         return;
     }
@@ -651,7 +667,7 @@ fp_status_t fp__tp_connect(fp__tp_t *tp, const char *addr, uint16_t port,
         fp__tp_conn_unref(c);
         return FP_ERR_IO;
     }
-    fp_status_t st = ep_table_put(tp, c->ep, c);
+    fp_status_t st = fp__tp_ep_put(tp, c->ep, c);
     if (st != FP_OK) {
         fp__tp_close(c, st, "out of memory");
         return st;
