@@ -208,6 +208,126 @@ static void test_connection_churn(void **state)
     fp__auth_secret_free(s);
 }
 
+/* After the handshake a message names its connection by the route token
+ * in its header (the receiver's, given in its HELLO), not by UCX's reply
+ * endpoint.  Two clients on one server: each message reaches the server
+ * as its sender's connection; a message whose token names no connection
+ * (forged or stale) is dropped and counted, and nothing is closed. */
+typedef struct routed {
+    int ready, closed, messages;
+    fp__tp_conn_t *conns[2];
+    fp__tp_conn_t *last_from;
+    uint32_t last_pool;
+} routed_t;
+
+static void routed_ready(void *arg, fp__tp_conn_t *c)
+{
+    routed_t *r = arg;
+    if (r->ready < 2)
+        r->conns[r->ready] = c;
+    r->ready++;
+}
+
+static void routed_closed(void *arg, fp__tp_conn_t *c, fp_status_t st,
+                          const char *reason)
+{
+    (void)c;
+    (void)st;
+    (void)reason;
+    ((routed_t *)arg)->closed++;
+}
+
+static void routed_message(void *arg, fp__tp_conn_t *c,
+                           const fp__wire_msg_t *m)
+{
+    routed_t *r = arg;
+    r->messages++;
+    r->last_from = c;
+    r->last_pool = m->hdr.pool;
+}
+
+static void pump(fp__tp_t *a, fp__tp_t *b, fp__tp_t *c, const int *what,
+                 int want)
+{
+    time_t end = time(NULL) + 20; /* a bound, not a timing */
+    while (*what < want && time(NULL) < end) {
+        fp__tp_progress(a, false);
+        fp__tp_progress(b, false);
+        if (c != NULL)
+            fp__tp_progress(c, false);
+    }
+    assert_int_equal(*what, want);
+}
+
+static void test_route_tokens(void **state)
+{
+    (void)state;
+    fp__auth_secret_t *s = secret();
+    routed_t sv = {0}, c1 = {0}, c2 = {0};
+    fp__tp_params_t sp = {.transports = "tcp", .secret = s, .role = 2,
+                          .executors = 1, .log_level = FP_LOG_OFF,
+                          .handlers = {.arg = &sv, .on_ready = routed_ready,
+                                       .on_closed = routed_closed,
+                                       .on_message = routed_message}};
+    fp__tp_params_t cp = {.transports = "tcp", .secret = s,
+                          .log_level = FP_LOG_OFF,
+                          .handlers = {.arg = &c1, .on_ready = routed_ready,
+                                       .on_closed = routed_closed}};
+    fp__tp_t *srv = NULL, *cli1 = NULL, *cli2 = NULL;
+    assert_int_equal(fp__tp_create(&sp, &srv), FP_OK);
+    assert_int_equal(fp__tp_create(&cp, &cli1), FP_OK);
+    cp.handlers.arg = &c2;
+    assert_int_equal(fp__tp_create(&cp, &cli2), FP_OK);
+    uint16_t port = 0;
+    assert_int_equal(fp__tp_listen(srv, "127.0.0.1", 0, &port), FP_OK);
+    fp__tp_conn_t *a = NULL, *b = NULL;
+    assert_int_equal(fp__tp_connect(cli1, "127.0.0.1", port, &a), FP_OK);
+    pump(srv, cli1, NULL, &c1.ready, 1);
+    assert_int_equal(fp__tp_connect(cli2, "127.0.0.1", port, &b), FP_OK);
+    pump(srv, cli2, NULL, &c2.ready, 1);
+    pump(srv, cli1, cli2, &sv.ready, 2);
+    /* the tokens: random, distinct, and each side knows the other's */
+    assert_true(a->route != 0 && a->peer_route != 0);
+    assert_true(sv.conns[0]->route == a->peer_route);
+    assert_true(sv.conns[1]->route == b->peer_route);
+    assert_true(a->peer_route != b->peer_route);
+
+    /* a pool message from each client arrives as that client's */
+    fp__wire_msg_t m;
+    memset(&m, 0, sizeof(m));
+    m.hdr.type = FP__WIRE_POOL_CLOSE;
+    m.hdr.pool = 11;
+    assert_int_equal(fp__tp_send(a, &m, NULL, 0, NULL, NULL), FP_OK);
+    pump(srv, cli1, cli2, &sv.messages, 1);
+    assert_ptr_equal(sv.last_from, sv.conns[0]);
+    assert_int_equal(sv.last_pool, 11);
+    m.hdr.pool = 22;
+    assert_int_equal(fp__tp_send(b, &m, NULL, 0, NULL, NULL), FP_OK);
+    pump(srv, cli1, cli2, &sv.messages, 2);
+    assert_ptr_equal(sv.last_from, sv.conns[1]);
+    assert_int_equal(sv.last_pool, 22);
+
+    /* a forged token: dropped, counted, nobody closed */
+    uint64_t dropped = srv->dropped;
+    uint64_t real = a->peer_route;
+    a->peer_route = real ^ 0x5a5a5a5a5a5a5a5aull;
+    m.hdr.pool = 33;
+    assert_int_equal(fp__tp_send(a, &m, NULL, 0, NULL, NULL), FP_OK);
+    a->peer_route = real;
+    m.hdr.pool = 44; /* then a good one, which must come after it */
+    assert_int_equal(fp__tp_send(a, &m, NULL, 0, NULL, NULL), FP_OK);
+    pump(srv, cli1, cli2, &sv.messages, 3);
+    assert_int_equal(sv.last_pool, 44);
+    assert_true(srv->dropped == dropped + 1);
+    assert_int_equal(sv.closed, 0);
+    assert_int_equal(c1.closed, 0);
+
+    fp__tp_destroy(cli1);
+    fp__tp_destroy(cli2);
+    fp__tp_destroy(srv);
+    fp__auth_secret_free(s);
+}
+
 /* The endpoint table under churn with ever new endpoints: deleted slots
  * must be reclaimed, or the table fills with them and a lookup of an
  * endpoint that is not there never ends (this test would then time out). */
@@ -226,7 +346,7 @@ static void test_ep_table_churn(void **state)
         assert_null(fp__tp_ep_get(tp, ep));
         assert_null(fp__tp_ep_get(tp, (ucp_ep_h)&fake[0])); /* never put */
     }
-    assert_true(tp->ep_count == 0);
+    assert_true(tp->by_ep.count == 0);
     fp__tp_destroy(tp);
     fp__auth_secret_free(s);
 }
@@ -297,6 +417,7 @@ int main(void)
         cmocka_unit_test(test_regcache),
         cmocka_unit_test(test_connection_churn),
         cmocka_unit_test(test_ep_table_churn),
+        cmocka_unit_test(test_route_tokens),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

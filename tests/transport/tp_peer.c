@@ -463,6 +463,7 @@ static size_t good_hello(unsigned char *hdr, unsigned char *payload,
     m.u.hello.version_min = m.u.hello.version_max = FP__WIRE_VERSION;
     m.u.hello.role = FP__WIRE_ROLE_CLIENT;
     m.u.hello.instance = 1;
+    m.u.hello.route = 1;
     m.u.hello.nonce = nonce;
     m.u.hello.id = "rogue";
     m.u.hello.id_len = 5;

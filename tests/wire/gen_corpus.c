@@ -121,7 +121,7 @@ int main(int argc, char **argv)
     m = (fp__wire_msg_t){0};
     m.hdr.type = FP__WIRE_HELLO;
     m.u.hello = (fp__wire_hello_t){1, 1, FP__WIRE_ROLE_NODE, 2,
-                                   0x0123456789abcdefull, NONCE, "node-a:4242",
+                                   0x0123456789abcdefull, 0x1111222233334444ull, NONCE, "node-a:4242",
                                    11};
     encode(&e, &m, "hello");
     emit("valid-hello-node", &e);

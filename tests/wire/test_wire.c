@@ -164,6 +164,7 @@ static fp__wire_msg_t hello_msg(const char *id, size_t id_len)
     m.u.hello.role = FP__WIRE_ROLE_NODE;
     m.u.hello.executors = 16;
     m.u.hello.instance = 0x1122334455667788ull;
+    m.u.hello.route = 0x0102030405060708ull;
     m.u.hello.nonce = NONCE;
     m.u.hello.id = id;
     m.u.hello.id_len = id_len;
@@ -332,18 +333,19 @@ static void test_roundtrip_hello(void **state)
     fp__wire_msg_t m = hello_msg("node-a:1234", 11), d;
     uint8_t *hc, *pc;
     build(&w, &m);
-    assert_int_equal(w.hlen, 40);
+    assert_int_equal(w.hlen, 56);
     assert_int_equal(w.plen, 32 + 11);
     expect_ok_keep(&w, &d, &hc, &pc);
     assert_int_equal(d.hdr.type, FP__WIRE_HELLO);
     assert_int_equal(d.hdr.version, 1);
-    assert_int_equal(d.hdr.hdr_len, 40);
+    assert_int_equal(d.hdr.hdr_len, 56);
     assert_int_equal(d.hdr.payload_len, 43);
     assert_int_equal(d.u.hello.version_min, 1);
     assert_int_equal(d.u.hello.version_max, 3);
     assert_int_equal(d.u.hello.role, FP__WIRE_ROLE_NODE);
     assert_int_equal(d.u.hello.executors, 16);
     assert_true(d.u.hello.instance == 0x1122334455667788ull);
+    assert_true(d.u.hello.route == 0x0102030405060708ull);
     assert_memory_equal(d.u.hello.nonce, NONCE, 32);
     assert_int_equal(d.u.hello.id_len, 11);
     assert_memory_equal(d.u.hello.id, "node-a:1234", 11);
@@ -382,7 +384,7 @@ static void test_roundtrip_auth(void **state)
     m.u.auth.nonce_echo = NONCE;
     m.u.auth.mac = MAC;
     build(&w, &m);
-    assert_int_equal(w.hlen, 24);
+    assert_int_equal(w.hlen, 32);
     assert_int_equal(w.plen, 64);
     expect_ok_keep(&w, &d, &hc, &pc);
     assert_int_equal(d.hdr.seq, 1);
@@ -396,7 +398,7 @@ static void test_roundtrip_auth(void **state)
     m.hdr.type = FP__WIRE_AUTH_OK;
     m.hdr.seq = 2;
     build(&w, &m);
-    assert_int_equal(w.hlen, 24);
+    assert_int_equal(w.hlen, 32);
     assert_int_equal(w.plen, 0);
     expect_ok_keep(&w, &d, &hc, &pc);
     assert_int_equal(d.hdr.type, FP__WIRE_AUTH_OK);
@@ -598,7 +600,7 @@ static void test_roundtrip_task_batch(void **state)
                                                FP__WIRE_WHERE_INLINE, big[i]};
     }
     task_batch(&w, recs, 5);
-    assert_int_equal(w.hlen, 32);
+    assert_int_equal(w.hlen, 40);
     expect_ok_keep(&w, &d, &hc, &pc);
     assert_int_equal(d.hdr.type, FP__WIRE_TASK_BATCH);
     assert_int_equal(d.hdr.seq, 42);
@@ -791,7 +793,7 @@ static void test_roundtrip_update(void **state)
     assert_int_equal(fp__wire_encode_header(h, sizeof h, &m, &hlen, reason,
                                             sizeof reason),
                      FP_OK);
-    assert_int_equal(hlen, 40);
+    assert_int_equal(hlen, 48);
     assert_int_equal(fp__wire_decode_header(h, hlen, FP__WIRE_MAX_INLINE, &d,
                                             reason, sizeof reason),
                      FP_OK);
@@ -813,7 +815,7 @@ static void test_roundtrip_bulk(void **state)
         data[i] = (uint8_t)i;
     m = bulk_msg(data, sizeof data);
     build(&w, &m);
-    assert_int_equal(w.hlen, 56);
+    assert_int_equal(w.hlen, 64);
     assert_true(w.hlen <= FP__WIRE_HDR_MAX);
     expect_ok_keep(&w, &d, &hc, &pc);
     assert_true(d.u.bulk.task_id == 7);
@@ -875,7 +877,7 @@ static void test_encode_sizes_and_overflow(void **state)
     uint8_t buf[128];
     assert_int_equal(fp__wire_size(&m, &hlen, &plen, reason, sizeof reason),
                      FP_OK);
-    assert_int_equal(hlen, 40);
+    assert_int_equal(hlen, 56);
     assert_int_equal(plen, 35);
     memset(buf, 0xEE, sizeof buf);
     assert_int_equal(fp__wire_encode(buf, hlen + plen - 1, &m, &len, reason,
@@ -887,7 +889,7 @@ static void test_encode_sizes_and_overflow(void **state)
     assert_int_equal(
         fp__wire_encode(buf, hlen + plen, &m, &len, reason, sizeof reason),
         FP_OK);
-    assert_int_equal(len, 75);
+    assert_int_equal(len, 91);
     assert_int_equal(
         fp__wire_encode_header(buf, hlen - 1, &m, &len, reason, sizeof reason),
         FP_ERR_OVERFLOW);
@@ -1149,8 +1151,8 @@ static void test_reject_header(void **state)
     fp__wire_msg_t m = hello_msg("node", 4);
 
     build(&w, &m);
-    expect_reject_raw(H(&w), 23, NULL, 0,
-                      "header is 23 bytes, shorter than the 24-byte common");
+    expect_reject_raw(H(&w), 31, NULL, 0,
+                      "header is 31 bytes, shorter than the 32-byte common");
     expect_reject_raw(H(&w), 0, NULL, 0, "header is 0 bytes");
     build(&w, &m);
     H(&w)[0] = 'X';
@@ -1200,13 +1202,13 @@ static void test_reject_header(void **state)
     put16(H(&w) + 10, 1);
     expect_reject(&w, "reserved header field is 0x0001, must be 0");
     build(&w, &m);
-    put16(H(&w) + 8, 41);
-    expect_reject(&w, "HEARTBEAT: header length field 41, must be 40");
+    put16(H(&w) + 8, 49);
+    expect_reject(&w, "HEARTBEAT: header length field 49, must be 48");
     build(&w, &m);
-    expect_reject_raw(H(&w), 39, NULL, 0,
-                      "received 39 header bytes but the header is 40");
-    expect_reject_raw(H(&w), 41, NULL, 0,
-                      "received 41 header bytes but the header is 40");
+    expect_reject_raw(H(&w), 47, NULL, 0,
+                      "received 47 header bytes but the header is 48");
+    expect_reject_raw(H(&w), 49, NULL, 0,
+                      "received 49 header bytes but the header is 48");
     map_batch(&w);
     expect_reject_raw(H(&w), w.hlen, P(&w), w.plen - 1,
                       "payload length field 80 but 79 payload bytes");
@@ -1262,7 +1264,7 @@ static void test_reject_hello(void **state)
     wmsg_t w;
     fp__wire_msg_t m = hello_msg("node-a", 6);
     uint8_t *f;
-#define FRESH() (build(&w, &m), f = H(&w) + 24)
+#define FRESH() (build(&w, &m), f = H(&w) + FP__WIRE_COMMON_SIZE)
     FRESH();
     f[0] = 0;
     expect_reject(&w, "HELLO: version range 0..3: the minimum must be >= 1");
@@ -1287,6 +1289,9 @@ static void test_reject_hello(void **state)
     FRESH();
     put64(f + 8, 0);
     expect_reject(&w, "instance id 0 is reserved");
+    FRESH();
+    put64(f + 16, 0);
+    expect_reject(&w, "route token 0 is reserved");
     FRESH();
     f[3] = 7; /* id length says 7, payload has 6 */
     expect_reject(&w, "payload length 38 must be 39 (32-byte nonce + 7-byte "
@@ -1347,7 +1352,7 @@ static void test_reject_text_messages(void **state)
 
     m = text_msg(FP__WIRE_GOODBYE, "bye");
     build(&w, &m);
-    f = H(&w) + 24;
+    f = H(&w) + FP__WIRE_COMMON_SIZE;
     f[0] = 0;
     expect_reject(&w, "GOODBYE: unknown reason 0");
     f[0] = 5;
@@ -1361,7 +1366,7 @@ static void test_reject_text_messages(void **state)
 
     m = text_msg(FP__WIRE_ERROR, "x");
     build(&w, &m);
-    f = H(&w) + 24;
+    f = H(&w) + FP__WIRE_COMMON_SIZE;
     put32(f, 0);
     expect_reject(&w, "ERROR: status 0 is outside -32768..-1");
     put32(f, 3);
@@ -1382,7 +1387,7 @@ static void test_reject_text_messages(void **state)
 
     m = text_msg(FP__WIRE_ACK, "failed");
     build(&w, &m);
-    f = H(&w) + 24;
+    f = H(&w) + FP__WIRE_COMMON_SIZE;
     f[4] = FP__WIRE_TASK_BATCH;
     expect_reject(&w, "ACK: acknowledges type 19 (TASK_BATCH), which takes "
                       "no ACK");
@@ -1415,7 +1420,7 @@ static void test_reject_pool_open(void **state)
     m.u.pool_open.worker_class_len = 5;
     m.u.pool_open.init_len = 3;
     m.u.pool_open.init_data = "abc";
-#define FRESH() (build(&w, &m), f = H(&w) + 24)
+#define FRESH() (build(&w, &m), f = H(&w) + FP__WIRE_COMMON_SIZE)
     FRESH();
     put32(f, FP__WIRE_MAX_EXECUTORS + 1);
     expect_reject(&w, "POOL_OPEN: executor count 65537 exceeds 65536");
@@ -1459,24 +1464,24 @@ static void test_reject_task_records(void **state)
     uint8_t *p;
 #define FRESH() (map_batch(&w), p = P(&w))
     FRESH();
-    put32(H(&w) + 24, 0);
+    put32(H(&w) + FP__WIRE_COMMON_SIZE, 0);
     expect_reject(&w, "TASK_BATCH: record count 0 is outside 1..65536");
-    put32(H(&w) + 24, FP__WIRE_MAX_RECORDS + 1);
+    put32(H(&w) + FP__WIRE_COMMON_SIZE, FP__WIRE_MAX_RECORDS + 1);
     expect_reject(&w, "record count 65537 is outside 1..65536");
-    put32(H(&w) + 24, 3);
+    put32(H(&w) + FP__WIRE_COMMON_SIZE, 3);
     expect_reject(&w, "record count 3 needs at least 120 bytes but the payload "
                       "has 80");
-    put32(H(&w) + 24, 2);
+    put32(H(&w) + FP__WIRE_COMMON_SIZE, 2);
     expect_reject(&w, "TASK_BATCH record 1: the fixed part needs 40 bytes but "
                       "only 0 are left");
     FRESH();
-    put32(H(&w) + 28, 1);
+    put32(H(&w) + FP__WIRE_COMMON_SIZE + 4, 1);
     expect_reject(&w, "TASK_BATCH: reserved field is not zero");
 
     /* trailing bytes after the last record */
     fp__wire_task_rec_t two[2] = {map_rec(), map_rec()};
     task_batch(&w, two, 2);
-    put32(H(&w) + 24, 1);
+    put32(H(&w) + FP__WIRE_COMMON_SIZE, 1);
     expect_reject(&w, "TASK_BATCH: 80 bytes left over after the last of 1 "
                       "records");
 
@@ -1655,7 +1660,7 @@ static void test_reject_result_records(void **state)
 #define FRESH_OK() (result_batch(&w, &ok, 1), p = P(&w))
 #define FRESH_ERR() (result_batch(&w, &err, 1), p = P(&w))
     FRESH_OK();
-    put32(H(&w) + 24, 2);
+    put32(H(&w) + FP__WIRE_COMMON_SIZE, 2);
     expect_reject(&w, "RESULT_BATCH: record count 2 needs at least 80 bytes "
                       "but the payload has 64");
     FRESH_OK();
@@ -1740,10 +1745,10 @@ static void test_reject_cancel(void **state)
     m.u.batch.count = 2;
     m.u.batch.records = entries;
     build(&w, &m);
-    put32(H(&w) + 24, 3);
+    put32(H(&w) + FP__WIRE_COMMON_SIZE, 3);
     expect_reject(&w, "CANCEL: payload length 32 must be 48 (3 entries of 16 "
                       "bytes)");
-    put32(H(&w) + 24, 0);
+    put32(H(&w) + FP__WIRE_COMMON_SIZE, 0);
     expect_reject(&w, "CANCEL: record count 0 is outside");
     build(&w, &m);
     put64(P(&w) + 16, 0);
@@ -1768,7 +1773,7 @@ static void test_reject_update(void **state)
     m.u.update.total = 3;
     m.u.update.data = "upd";
     build(&w, &m);
-    f = H(&w) + 24;
+    f = H(&w) + FP__WIRE_COMMON_SIZE;
     put64(f, 0);
     expect_reject(&w, "UPDATE: update sequence 0 is reserved");
     build(&w, &m);
@@ -1792,7 +1797,7 @@ static void test_reject_bulk(void **state)
     wmsg_t w;
     uint8_t data[16] = {0}, *f;
     fp__wire_msg_t m = bulk_msg(data, sizeof data);
-#define FRESH() (build(&w, &m), f = H(&w) + 24)
+#define FRESH() (build(&w, &m), f = H(&w) + FP__WIRE_COMMON_SIZE)
     FRESH();
     put64(f, 0);
     expect_reject(&w, "BULK: task id 0 is reserved");
@@ -1865,13 +1870,14 @@ static void test_reject_late_record(void **state)
     put32(P(&w) + 400 + 8, 0);
     fp__wire_msg_t m;
     memset(&m, 0x5A, sizeof m);
-    fp__wire_msg_t before = m;
+    fp__wire_msg_t zero;
+    memset(&zero, 0, sizeof zero);
     assert_int_equal(fp__wire_decode(H(&w), w.hlen, P(&w), w.plen, &m, reason,
                                      sizeof reason),
                      FP_ERR_PROTOCOL);
     assert_non_null(
         strstr(reason, "TASK_BATCH record 5: attempt 0 is outside 1..65535"));
-    assert_memory_equal(&m, &before, sizeof m); /* output untouched */
+    assert_memory_equal(&m, &zero, sizeof m); /* cleared, never half-decoded */
 
     /* the iterator alone (no decode) stops at the same place */
     fp__wire_msg_t raw = {0};

@@ -52,6 +52,7 @@ static fp_status_t send_ctl(fp__tp_conn_t *c, fp__wire_msg_t *msg)
     char reason[160];
     size_t hl, pl, len;
     msg->hdr.seq = ++c->seq;
+    msg->hdr.route = c->peer_route;
     fp_status_t st = fp__wire_size(msg, &hl, &pl, reason, sizeof(reason));
     if (st != FP_OK)
         goto err;
@@ -109,6 +110,7 @@ static fp_status_t send_hello(fp__tp_conn_t *c)
     m.u.hello.role = c->tp->role;
     m.u.hello.executors = c->tp->executors;
     m.u.hello.instance = c->tp->instance;
+    m.u.hello.route = c->route;
     m.u.hello.nonce = fp__auth_my_nonce(&c->auth);
     m.u.hello.id = c->tp->id;
     m.u.hello.id_len = strlen(c->tp->id);
@@ -201,6 +203,7 @@ static void on_hello(fp__tp_conn_t *c, const fp__wire_msg_t *m)
     }
     c->version = version;
     c->peer_role = h->role;
+    c->peer_route = h->route;
     size_t idl = h->id_len < sizeof(c->peer_id) - 1 ? h->id_len
                                                      : sizeof(c->peer_id) - 1;
     memcpy(c->peer_id, h->id, idl);
@@ -400,6 +403,7 @@ fp_status_t fp__tp_send_mem(fp__tp_conn_t *c, fp__wire_msg_t *msg,
     if (c->state != FP__CONN_READY)
         return c->state == FP__CONN_CLOSED ? FP_ERR_CLOSED : FP_ERR_STATE;
     msg->hdr.seq = ++c->seq;
+    msg->hdr.route = c->peer_route;
     fp_status_t st =
         fp__wire_encode_header(hdr, sizeof(hdr), msg, &hl, reason,
                                sizeof(reason));

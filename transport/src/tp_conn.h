@@ -39,11 +39,21 @@ struct fp__tp_conn {
     char peer_id[FP__AUTH_ID_MAX + 1];
     uint32_t seq;
     uint64_t hb_seq;
+    /* route tokens: `route` is ours (random, non-zero, told to the peer in
+     * HELLO; a message carrying it is this connection's), `peer_route` the
+     * peer's, put in every message we send once the peer's HELLO is in */
+    uint64_t route, peer_route;
 };
 
-struct fp__tp_ep_slot {
-    ucp_ep_h ep;
-    fp__tp_conn_t *conn; /* NULL with ep set: deleted */
+struct fp__tp_map_slot {
+    uint64_t key;        /* 0: empty */
+    fp__tp_conn_t *conn; /* NULL with key set: deleted (tombstone) */
+};
+
+/* key -> connection, open addressing, tombstones reclaimed (ucx.c) */
+struct fp__tp_map {
+    struct fp__tp_map_slot *slots;
+    size_t cap, count, tombs;
 };
 
 struct post_item;
@@ -72,8 +82,9 @@ struct fp__tp {
     uint16_t port;
 
     fp__tp_conn_t *conns;
-    struct fp__tp_ep_slot *ep_slots;
-    size_t ep_cap, ep_count, ep_tombs; /* tombs: deleted slots */
+    struct fp__tp_map by_ep;    /* handshake messages: UCX's reply ep */
+    struct fp__tp_map by_route; /* later messages: our route token */
+    uint64_t dropped;           /* messages no connection could claim */
 
     pthread_mutex_t post_lock;
     struct post_item *post_head, *post_tail;
@@ -112,7 +123,11 @@ ucp_mem_h fp__tp_mem_handle(const fp__tp_mem_t *m, const void *addr,
                             size_t len);
 void fp__tp_regcache_clear(fp__tp_t *tp);
 void fp__tp_conn_ref(fp__tp_conn_t *c);
-/* endpoint -> connection table (open addressing, tombstones reclaimed) */
+fp_status_t fp__tp_map_put(struct fp__tp_map *m, uint64_t key,
+                           fp__tp_conn_t *c);
+fp__tp_conn_t *fp__tp_map_get(const struct fp__tp_map *m, uint64_t key);
+void fp__tp_map_del(struct fp__tp_map *m, uint64_t key);
+/* endpoint -> connection */
 fp_status_t fp__tp_ep_put(fp__tp_t *tp, ucp_ep_h ep, fp__tp_conn_t *c);
 fp__tp_conn_t *fp__tp_ep_get(fp__tp_t *tp, ucp_ep_h ep);
 void fp__tp_ep_del(fp__tp_t *tp, ucp_ep_h ep);

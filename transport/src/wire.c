@@ -24,19 +24,43 @@
 
 /* ---- little-endian access ------------------------------------------------- */
 
+/* One load or store each on a little-endian host (memcpy of a whole word:
+ * byte-at-a-time stores followed by wider loads of the same bytes stall on
+ * store forwarding, which showed in the per-message cost). */
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define FP__WIRE_LE_HOST 1
+#else
+#define FP__WIRE_LE_HOST 0
+#endif
+
 static inline uint16_t ld16(const uint8_t *p)
 {
+    if (FP__WIRE_LE_HOST) {
+        uint16_t v;
+        memcpy(&v, p, sizeof v);
+        return v;
+    }
     return (uint16_t)((unsigned)p[0] | (unsigned)p[1] << 8);
 }
 
 static inline uint32_t ld32(const uint8_t *p)
 {
+    if (FP__WIRE_LE_HOST) {
+        uint32_t v;
+        memcpy(&v, p, sizeof v);
+        return v;
+    }
     return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
            (uint32_t)p[3] << 24;
 }
 
 static inline uint64_t ld64(const uint8_t *p)
 {
+    if (FP__WIRE_LE_HOST) {
+        uint64_t v;
+        memcpy(&v, p, sizeof v);
+        return v;
+    }
     return (uint64_t)ld32(p) | (uint64_t)ld32(p + 4) << 32;
 }
 
@@ -50,18 +74,30 @@ static inline int32_t ldi32(const uint8_t *p)
 
 static inline void st16(uint8_t *p, uint16_t v)
 {
+    if (FP__WIRE_LE_HOST) {
+        memcpy(p, &v, sizeof v);
+        return;
+    }
     p[0] = (uint8_t)v;
     p[1] = (uint8_t)(v >> 8);
 }
 
 static inline void st32(uint8_t *p, uint32_t v)
 {
+    if (FP__WIRE_LE_HOST) {
+        memcpy(p, &v, sizeof v);
+        return;
+    }
     for (int i = 0; i < 4; i++)
         p[i] = (uint8_t)(v >> (8 * i));
 }
 
 static inline void st64(uint8_t *p, uint64_t v)
 {
+    if (FP__WIRE_LE_HOST) {
+        memcpy(p, &v, sizeof v);
+        return;
+    }
     st32(p, (uint32_t)v);
     st32(p + 4, (uint32_t)(v >> 32));
 }
@@ -154,31 +190,42 @@ typedef struct type_info {
 } type_info_t;
 
 static const type_info_t type_table[] = {
-    {FP__WIRE_HELLO, 40, 0, "HELLO"},
-    {FP__WIRE_AUTH, 24, 0, "AUTH"},
-    {FP__WIRE_AUTH_OK, 24, 0, "AUTH_OK"},
-    {FP__WIRE_HEARTBEAT, 40, FP__WIRE_F_REPLY, "HEARTBEAT"},
-    {FP__WIRE_GOODBYE, 32, 0, "GOODBYE"},
-    {FP__WIRE_ERROR, 40, FP__WIRE_F_FATAL, "ERROR"},
-    {FP__WIRE_POOL_OPEN, 40, FP__WIRE_F_BULK, "POOL_OPEN"},
-    {FP__WIRE_POOL_CLOSE, 24, 0, "POOL_CLOSE"},
-    {FP__WIRE_ACK, 40, 0, "ACK"},
-    {FP__WIRE_TASK_BATCH, 32, 0, "TASK_BATCH"},
-    {FP__WIRE_RESULT_BATCH, 32, 0, "RESULT_BATCH"},
-    {FP__WIRE_CANCEL, 32, 0, "CANCEL"},
-    {FP__WIRE_UPDATE, 40, FP__WIRE_F_BULK, "UPDATE"},
-    {FP__WIRE_BULK, 56, 0, "BULK"},
+    {FP__WIRE_HELLO, 56, 0, "HELLO"},
+    {FP__WIRE_AUTH, 32, 0, "AUTH"},
+    {FP__WIRE_AUTH_OK, 32, 0, "AUTH_OK"},
+    {FP__WIRE_HEARTBEAT, 48, FP__WIRE_F_REPLY, "HEARTBEAT"},
+    {FP__WIRE_GOODBYE, 40, 0, "GOODBYE"},
+    {FP__WIRE_ERROR, 48, FP__WIRE_F_FATAL, "ERROR"},
+    {FP__WIRE_POOL_OPEN, 48, FP__WIRE_F_BULK, "POOL_OPEN"},
+    {FP__WIRE_POOL_CLOSE, 32, 0, "POOL_CLOSE"},
+    {FP__WIRE_ACK, 48, 0, "ACK"},
+    {FP__WIRE_TASK_BATCH, 40, 0, "TASK_BATCH"},
+    {FP__WIRE_RESULT_BATCH, 40, 0, "RESULT_BATCH"},
+    {FP__WIRE_CANCEL, 40, 0, "CANCEL"},
+    {FP__WIRE_UPDATE, 48, FP__WIRE_F_BULK, "UPDATE"},
+    {FP__WIRE_BULK, 64, 0, "BULK"},
 };
 
 _Static_assert(FP__WIRE_COMMON_SIZE + 32 <= FP__WIRE_HDR_MAX,
                "the largest header (BULK) must fit a UCX AM header");
 
+/* type -> its type_table entry + 1 (0: unknown): one load per lookup, on
+ * the path of every message sent and received */
+static const uint8_t type_index[32] = {
+    [FP__WIRE_HELLO] = 1,       [FP__WIRE_AUTH] = 2,
+    [FP__WIRE_AUTH_OK] = 3,     [FP__WIRE_HEARTBEAT] = 4,
+    [FP__WIRE_GOODBYE] = 5,     [FP__WIRE_ERROR] = 6,
+    [FP__WIRE_POOL_OPEN] = 7,   [FP__WIRE_POOL_CLOSE] = 8,
+    [FP__WIRE_ACK] = 9,         [FP__WIRE_TASK_BATCH] = 10,
+    [FP__WIRE_RESULT_BATCH] = 11, [FP__WIRE_CANCEL] = 12,
+    [FP__WIRE_UPDATE] = 13,     [FP__WIRE_BULK] = 14,
+};
+
 static const type_info_t *type_info(uint8_t type)
 {
-    for (size_t i = 0; i < sizeof type_table / sizeof type_table[0]; i++)
-        if (type_table[i].type == type)
-            return &type_table[i];
-    return NULL;
+    if (type >= sizeof type_index || type_index[type] == 0)
+        return NULL;
+    return &type_table[type_index[type] - 1];
 }
 
 const char *fp__wire_type_name(uint8_t type)
@@ -563,6 +610,7 @@ static fp_status_t decode_fixed(const ctx_t *c, const uint8_t *f,
         h->id_len = f[3];
         h->executors = ld32(f + 4);
         h->instance = ld64(f + 8);
+        h->route = ld64(f + 16);
         if (h->version_min == 0)
             return cfail(c, "version range %u..%u: the minimum must be >= 1",
                          h->version_min, h->version_max);
@@ -580,6 +628,8 @@ static fp_status_t decode_fixed(const ctx_t *c, const uint8_t *f,
             return cfail(c, "a node announces 0 executors");
         if (h->instance == 0)
             return cfail(c, "instance id 0 is reserved");
+        if (h->route == 0)
+            return cfail(c, "route token 0 is reserved");
         if (plen != FP__WIRE_NONCE_LEN + h->id_len)
             return cfail(c,
                          "payload length %" PRIu32
@@ -828,6 +878,7 @@ static fp_status_t decode_header(const uint8_t *h, size_t hdr_size,
     hd->payload_len = ld32(h + 12);
     hd->seq = ld32(h + 16);
     hd->pool = ld32(h + 20);
+    hd->route = ld64(h + 24);
 
     const type_info_t *ti = type_info(hd->type);
     if (ti == NULL)
@@ -874,13 +925,15 @@ fp_status_t fp__wire_decode_header(const void *hdr, size_t hdr_size,
                                    size_t payload_size, fp__wire_msg_t *msg,
                                    char *reason, size_t reason_size)
 {
-    fp__wire_msg_t m;
     if (msg == NULL)
         return fail(FP_ERR_INVALID, reason, reason_size, "msg is NULL");
+    /* straight into *msg: decoding into a local and copying it out cost a
+     * third of the decode (the copy's wide loads stall on the narrow stores
+     * just made) */
     fp_status_t st =
-        decode_header(hdr, hdr_size, payload_size, &m, reason, reason_size);
-    if (st == FP_OK)
-        *msg = m;
+        decode_header(hdr, hdr_size, payload_size, msg, reason, reason_size);
+    if (st != FP_OK)
+        memset(msg, 0, sizeof *msg);
     return st;
 }
 
@@ -971,21 +1024,22 @@ fp_status_t fp__wire_decode(const void *hdr, size_t hdr_size,
                             fp__wire_msg_t *msg, char *reason,
                             size_t reason_size)
 {
-    fp__wire_msg_t m;
     if (msg == NULL)
         return fail(FP_ERR_INVALID, reason, reason_size, "msg is NULL");
-    if (payload == NULL && payload_size != 0)
+    if (payload == NULL && payload_size != 0) {
+        memset(msg, 0, sizeof *msg);
         return fail(FP_ERR_INVALID, reason, reason_size,
                     "payload pointer is NULL with %zu bytes", payload_size);
+    }
     fp_status_t st =
-        decode_header(hdr, hdr_size, payload_size, &m, reason, reason_size);
+        decode_header(hdr, hdr_size, payload_size, msg, reason, reason_size);
+    if (st == FP_OK) {
+        ctx_t c = {reason, reason_size, FP_ERR_PROTOCOL,
+                   fp__wire_type_name(msg->hdr.type), -1};
+        st = decode_payload(&c, payload, msg);
+    }
     if (st != FP_OK)
-        return st;
-    ctx_t c = {reason, reason_size, FP_ERR_PROTOCOL,
-               fp__wire_type_name(m.hdr.type), -1};
-    st = decode_payload(&c, payload, &m);
-    if (st == FP_OK)
-        *msg = m;
+        memset(msg, 0, sizeof *msg);
     return st;
 }
 
@@ -1095,6 +1149,7 @@ static void write_header(uint8_t *h, const fp__wire_msg_t *m, size_t hlen,
     st32(h + 12, (uint32_t)plen);
     st32(h + 16, m->hdr.seq);
     st32(h + 20, m->hdr.pool);
+    st64(h + 24, m->hdr.route);
     uint8_t *f = h + FP__WIRE_COMMON_SIZE;
     switch (type) {
     case FP__WIRE_HELLO:
@@ -1104,6 +1159,7 @@ static void write_header(uint8_t *h, const fp__wire_msg_t *m, size_t hlen,
         f[3] = (uint8_t)m->u.hello.id_len;
         st32(f + 4, m->u.hello.executors);
         st64(f + 8, m->u.hello.instance);
+        st64(f + 16, m->u.hello.route);
         break;
     case FP__WIRE_HEARTBEAT:
         st64(f, m->u.heartbeat.hb_seq);
@@ -1210,7 +1266,7 @@ static fp_status_t write_payload(const ctx_t *c, uint8_t *p,
 fp_status_t fp__wire_encode(void *buf, size_t cap, const fp__wire_msg_t *msg,
                             size_t *len_p, char *reason, size_t reason_size)
 {
-    size_t hlen, plen, total;
+    size_t hlen = 0, plen = 0, total;
     fp_status_t st = fp__wire_size(msg, &hlen, &plen, reason, reason_size);
     if (st != FP_OK)
         return st;
@@ -1239,7 +1295,7 @@ fp_status_t fp__wire_encode_header(void *hdr, size_t cap,
                                    const fp__wire_msg_t *msg, size_t *len_p,
                                    char *reason, size_t reason_size)
 {
-    size_t hlen, plen;
+    size_t hlen = 0, plen = 0;
     fp_status_t st = fp__wire_size(msg, &hlen, &plen, reason, reason_size);
     if (st != FP_OK)
         return st;

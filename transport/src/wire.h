@@ -8,7 +8,7 @@
  *
  * ---- Shape of a message ---------------------------------------------------
  *
- * Every message is (header, payload).  The header is a 24-byte common part
+ * Every message is (header, payload).  The header is a 32-byte common part
  * followed by the type's fixed fields, at most FP__WIRE_HDR_MAX (64) bytes in
  * all, so it travels as the UCX active-message header (the zero-copy eager
  * path needs <= 64 bytes).  The payload is one contiguous byte range (the AM
@@ -83,7 +83,7 @@ extern "C" {
 #define FP__WIRE_VERSION FP__WIRE_VERSION_MAX
 #define FP__WIRE_HELLO_VERSION 1   /* HELLO's header version, frozen forever */
 
-#define FP__WIRE_COMMON_SIZE 24 /* bytes of the common header */
+#define FP__WIRE_COMMON_SIZE 32 /* bytes of the common header */
 #define FP__WIRE_HDR_MAX 64     /* no header is longer (UCX zero-copy eager) */
 
 #define FP__WIRE_NONCE_LEN 32 /* = FP__AUTH_NONCE_LEN */
@@ -170,6 +170,8 @@ typedef struct fp__wire_hdr {
     uint32_t payload_len;
     uint32_t seq;  /* sender's message counter, for logs and ERROR refs */
     uint32_t pool; /* 0 on connection-level messages */
+    uint64_t route; /* the receiver's route token for this connection (its
+                       HELLO gave it); 0 before the sender has it */
 } fp__wire_hdr_t;
 
 typedef struct fp__wire_hello {
@@ -177,6 +179,7 @@ typedef struct fp__wire_hello {
     uint8_t role;          /* FP__WIRE_ROLE_* */
     uint32_t executors;    /* node: 1..MAX_EXECUTORS; others 0..MAX */
     uint64_t instance;     /* random per process, non-zero */
+    uint64_t route;        /* non-zero: put it in every message to me */
     const uint8_t *nonce;  /* FP__WIRE_NONCE_LEN bytes */
     const char *id;        /* 1..FP__WIRE_ID_MAX bytes, no NUL */
     size_t id_len;
@@ -292,15 +295,28 @@ typedef struct fp__wire_cancel_entry {
 
 /* ---- decoding ---------------------------------------------------------------- */
 
+/* The route token of a header at least FP__WIRE_COMMON_SIZE bytes long,
+ * before any validation: it only picks the connection whose rules then
+ * validate the message. */
+static inline uint64_t fp__wire_peek_route(const void *hdr)
+{
+    const unsigned char *h = (const unsigned char *)hdr + 24;
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--)
+        v = v << 8 | h[i];
+    return v;
+}
+
 /* Validate a header whose payload (`payload_size` bytes) has not arrived yet
  * (rendezvous).  On FP_OK `*msg` has the header and the type's fixed fields;
- * every payload pointer in it is NULL. */
+ * every payload pointer in it is NULL.  On any error `*msg` is all zero. */
 fp_status_t fp__wire_decode_header(const void *hdr, size_t hdr_size,
                                    size_t payload_size, fp__wire_msg_t *msg,
                                    char *reason, size_t reason_size);
 
 /* Validate a whole message.  `payload` may be NULL when payload_size is 0.
- * On FP_OK, `*msg` points into hdr/payload (see the top of this file). */
+ * On FP_OK, `*msg` points into hdr/payload (see the top of this file); on
+ * any error it is all zero (never half-decoded). */
 fp_status_t fp__wire_decode(const void *hdr, size_t hdr_size,
                             const void *payload, size_t payload_size,
                             fp__wire_msg_t *msg, char *reason,
