@@ -11,6 +11,7 @@
 
 #include "tp.h"
 #include "tp_conn.h" /* white-box: the endpoint table */
+#include "tpconf.h"
 
 static const char secret_bytes[] = "unit-test secret with enough bytes";
 
@@ -83,6 +84,96 @@ static void test_transport_names(void **state)
     fp__tp_t *bad = NULL;
     assert_int_equal(fp__tp_create(&p, &bad), FP_ERR_CONFIG);
     unsetenv("FP_TRANSPORT");
+    fp__auth_secret_free(s);
+}
+
+/* Settings from a config file (the `transport` group), below what the
+ * code and FP_TRANSPORT say; bad files are refused with file:line. */
+static const char *write_conf(const char *text)
+{
+    static char path[64];
+    snprintf(path, sizeof(path), "/tmp/fp-tpconf-%d.cfg", (int)getpid());
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+    return path;
+}
+
+static void test_config_file(void **state)
+{
+    (void)state;
+    fp__auth_secret_t *s = secret();
+    unsetenv("FP_TRANSPORT");
+    unsetenv("FP_CONFIG");
+    const char *path = write_conf(
+        "# a cluster file may hold other groups too\n"
+        "cluster = { name = \"x\"; };\n"
+        "transport = {\n  list = \"tcp\";\n  busy_poll = true;\n"
+        "  rndv_threshold = 131072;\n  heartbeat_interval = 0.5;\n"
+        "  peer_deadline = 4;\n};\n");
+    fp__tp_params_t p = {.config_file = path, .secret = s,
+                         .log_level = FP_LOG_OFF};
+    fp__tp_t *tp = NULL;
+    assert_int_equal(fp__tp_create(&p, &tp), FP_OK);
+    assert_string_equal(fp__tp_transports(tp), "tcp");
+    assert_true(tp->busy_poll);
+    assert_true(tp->rndv_threshold == 131072);
+    assert_true(tp->heartbeat_interval == 0.5);
+    assert_true(tp->peer_deadline == 4.0);
+    fp__tp_destroy(tp);
+
+    /* FP_CONFIG names the file when the code does not */
+    setenv("FP_CONFIG", path, 1);
+    fp__tp_params_t q = {.secret = s, .log_level = FP_LOG_OFF};
+    assert_int_equal(fp__tp_create(&q, &tp), FP_OK);
+    assert_string_equal(fp__tp_transports(tp), "tcp");
+    fp__tp_destroy(tp);
+    /* FP_TRANSPORT beats the file, the code beats both */
+    setenv("FP_TRANSPORT", "shm", 1);
+    assert_int_equal(fp__tp_create(&q, &tp), FP_OK);
+    assert_string_equal(fp__tp_transports(tp), "shm,tcp");
+    fp__tp_destroy(tp);
+    unsetenv("FP_TRANSPORT");
+    q.transports = "shm";
+    q.peer_deadline = 7;
+    assert_int_equal(fp__tp_create(&q, &tp), FP_OK);
+    assert_string_equal(fp__tp_transports(tp), "shm,tcp");
+    assert_true(tp->peer_deadline == 7.0);
+    fp__tp_destroy(tp);
+    unsetenv("FP_CONFIG");
+
+    /* refused: each with FP_ERR_CONFIG and no transport */
+    static const char *const bad[] = {
+        "transport = { lst = \"tcp\"; };\n",          /* typo */
+        "transport = { busy_poll = 1; };\n",          /* wrong type */
+        "transport = { peer_deadline = -1.0; };\n",   /* out of range */
+        "transport = { rndv_threshold = 0; };\n",     /* out of range */
+        "transport = { list = \"carrier-pigeon\"; };\n", /* unknown */
+        "transport = { list = ; };\n",                /* syntax */
+        "transport = 5;\n",                           /* not a group */
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        fp__tp_params_t b = {.config_file = write_conf(bad[i]), .secret = s,
+                             .log_level = FP_LOG_OFF};
+        fp__tp_t *none = NULL;
+        assert_int_equal(fp__tp_create(&b, &none), FP_ERR_CONFIG);
+        assert_null(none);
+    }
+    fp__tp_params_t m = {.config_file = "/nonexistent/fp.cfg", .secret = s,
+                         .log_level = FP_LOG_OFF};
+    fp__tp_t *none = NULL;
+    assert_int_equal(fp__tp_create(&m, &none), FP_ERR_CONFIG);
+    unlink(path);
+
+    /* the reason names the file, the line and the key */
+    fp__tp_config_t c;
+    char why[400];
+    path = write_conf("\ntransport = {\n  busy_poll = \"yes\";\n};\n");
+    assert_int_equal(fp__tp_config_load(path, &c, why, sizeof(why)),
+                     FP_ERR_CONFIG);
+    assert_non_null(strstr(why, ":3: transport.busy_poll: must be true or"));
+    unlink(path);
     fp__auth_secret_free(s);
 }
 
@@ -412,6 +503,7 @@ int main(void)
         cmocka_unit_test(test_bad_transport),
         cmocka_unit_test(test_no_secret),
         cmocka_unit_test(test_transport_names),
+        cmocka_unit_test(test_config_file),
         cmocka_unit_test(test_progress_thread_post),
         cmocka_unit_test(test_idle_progress_thread_sleeps),
         cmocka_unit_test(test_regcache),

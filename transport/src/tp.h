@@ -69,6 +69,10 @@ typedef struct fp__tp_handlers {
 } fp__tp_handlers_t;
 
 typedef struct fp__tp_params {
+    /* Settings left 0/NULL here come from FP_TRANSPORT (transports only),
+     * then from the config file's `transport` group (tpconf.c), then from
+     * the defaults below. */
+    const char *config_file;  /* NULL: $FP_CONFIG if set; "": none */
     const char *transports;   /* NULL/"auto", or "shm", "tcp", "shm,tcp",
                                  "rc", "ud", "dc", ...; FP_TRANSPORT env */
     bool busy_poll;           /* progress thread spins instead of sleeping */

@@ -49,6 +49,7 @@
 #include <unistd.h>
 
 #include "tp_conn.h"
+#include "tpconf.h"
 
 #define AM_ID 7
 
@@ -997,16 +998,41 @@ fp_status_t fp__tp_create(const fp__tp_params_t *params, fp__tp_t **tp_p)
                 tp->log_level = (fp_log_level_t)(i + 1);
     }
     tp->handlers = params->handlers;
-    tp->busy_poll = params->busy_poll;
-    tp->rndv_threshold =
-        params->rndv_threshold ? params->rndv_threshold : 64 * 1024;
+
+    /* settings: what the code says, else the environment (FP_TRANSPORT),
+     * else the config file (params->config_file, else FP_CONFIG), else the
+     * defaults */
+    fp__tp_config_t conf;
+    memset(&conf, 0, sizeof(conf));
+    conf.busy_poll = -1;
+    const char *conf_path = params->config_file;
+    if (conf_path == NULL)
+        conf_path = getenv("FP_CONFIG");
+    if (conf_path != NULL && *conf_path != '\0') {
+        char reason[400];
+        if (fp__tp_config_load(conf_path, &conf, reason, sizeof(reason)) !=
+            FP_OK) {
+            fp__tp_log(tp, FP_LOG_ERROR, "config: %s", reason);
+            free(tp);
+            return FP_ERR_CONFIG;
+        }
+    }
+    tp->busy_poll = params->busy_poll || conf.busy_poll == 1;
+    tp->rndv_threshold = params->rndv_threshold ? params->rndv_threshold
+                         : conf.rndv_threshold  ? conf.rndv_threshold
+                                                : 64 * 1024;
     tp->reg_max_entries =
         params->reg_max_entries ? params->reg_max_entries : 256;
     tp->reg_max_bytes = params->reg_max_bytes ? params->reg_max_bytes
                                               : (size_t)1 << 30;
-    tp->heartbeat_interval =
-        params->heartbeat_interval > 0 ? params->heartbeat_interval : 1.0;
-    tp->peer_deadline = params->peer_deadline > 0 ? params->peer_deadline : 10;
+    tp->heartbeat_interval = params->heartbeat_interval > 0
+                                 ? params->heartbeat_interval
+                             : conf.heartbeat_interval > 0
+                                 ? conf.heartbeat_interval
+                                 : 1.0;
+    tp->peer_deadline = params->peer_deadline > 0 ? params->peer_deadline
+                        : conf.peer_deadline > 0  ? conf.peer_deadline
+                                                  : 10;
     tp->role = params->role ? params->role : FP__WIRE_ROLE_CLIENT;
     tp->executors = params->executors;
     if (tp->role > FP__WIRE_ROLE_SERVER ||
@@ -1052,6 +1078,8 @@ fp_status_t fp__tp_create(const fp__tp_params_t *params, fp__tp_t **tp_p)
     const char *want = params->transports;
     if (want == NULL || *want == '\0')
         want = getenv("FP_TRANSPORT");
+    if ((want == NULL || *want == '\0') && conf.transports[0] != '\0')
+        want = conf.transports;
     char tls[256];
     if (tls_for(want, tls, sizeof(tls)) != FP_OK) {
         fp__tp_log(tp, FP_LOG_ERROR,
