@@ -508,6 +508,10 @@ void fp__tp_conn_unref(fp__tp_conn_t *c)
     if (--c->refs > 0)
         return;
     fp__tp_t *tp = c->tp;
+    /* a connection that never got as far as fp__tp_close (a failed
+     * connect) must not stay in the route table either */
+    if (fp__tp_map_get(&tp->by_route, c->route) == c)
+        fp__tp_map_del(&tp->by_route, c->route);
     if (c->prev != NULL)
         c->prev->next = c->next;
     else
@@ -539,11 +543,13 @@ void fp__tp_close(fp__tp_conn_t *c, fp_status_t status, const char *reason)
                "connection %s closed: %s", c->peer,
                reason != NULL ? reason : fp_status_string(status));
     fp__tp_conn_ref(c);
+    /* no message can name it any more, whether or not it had an endpoint */
+    if (fp__tp_map_get(&tp->by_route, c->route) == c)
+        fp__tp_map_del(&tp->by_route, c->route);
     if (c->ep != NULL) {
         ucp_ep_h ep = c->ep;
         fp__tp_ep_del(tp, ep);
         c->ep = NULL;
-        fp__tp_map_del(&tp->by_route, c->route);
         /* FORCE: completes even when the peer hangs; pending sends fail */
         ucp_request_param_t p;
         memset(&p, 0, sizeof(p));
