@@ -16,6 +16,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 BUILD=${1:-build-bench}
 REPS=${REPS:-3}
+RAW_HDR=${RAW_HDR:-64}   # AM header bytes for the "raw, same header" column (BULK: 64)
 PY=/usr/bin/python3
 command -v ucx_perftest >/dev/null || { echo "ucx_perftest missing (apt-get install ucx-utils)"; exit 1; }
 
@@ -68,7 +69,7 @@ best() { # kind old new -> the better of two figures
     if (k == "latency") print (b < a ? b : a); else print (b > a ? b : a) }'
 }
 
-printf "%-30s %12s %12s %12s %12s\n" measure fastpool "raw UCX" ratio "raw, 64B hdr"
+printf "%-30s %12s %12s %12s %12s\n" measure fastpool "raw UCX" ratio "raw, ${RAW_HDR}B hdr"
 results=()
 copied_total=0
 for t in shm tcp; do
@@ -88,7 +89,7 @@ for t in shm tcp; do
         ours=$(best $kind "$ours" "$v")
         copied_total=$((copied_total + $( [ "$s" -ge 65536 ] && echo "$c" || echo 0 )))
         if [ $kind = latency ] && [ "$s" != 65536 ]; then
-          rawh=$(best $kind "$rawh" "$(perftest $t $test "$s" $n 64)")
+          rawh=$(best $kind "$rawh" "$(perftest $t $test "$s" $n "$RAW_HDR")")
         fi
       done
       ratio=$(awk -v a="$ours" -v b="$raw" 'BEGIN { printf "%.2f", a / b }')
@@ -103,7 +104,7 @@ echo
 "$BT" --idle 10 | tee "$out/idle.txt"
 echo
 printf '%s\n' "${results[@]}" > "$out/results.txt"
-"$PY" - "$out/results.txt" "$out/idle.txt" "$copied_total" <<'PYEOF'
+"$PY" - "$out/results.txt" "$out/idle.txt" "$copied_total" "$RAW_HDR" <<'PYEOF'
 import sys
 rows = [l.split() for l in open(sys.argv[1]) if l.strip()]
 idle = dict(kv.split("=") for kv in open(sys.argv[2]).read().split() if "=" in kv)
@@ -114,7 +115,7 @@ for kind, t, s, ours, raw, rawh in rows:
     ours, raw, rawh = float(ours), float(raw), float(rawh)
     if kind == "latency" and rawh > 0:
         print(f"INFO latency_{t}_{s}B_vs_raw_same_header value={ours / rawh:.2f}x "
-              f"(raw UCX with a 64-byte AM header, the size of a BULK header: {rawh:.3f} us)")
+              f"(raw UCX with a {sys.argv[4]}-byte AM header: {rawh:.3f} us)")
 for kind, t, s, ours, raw, rawh in rows:
     ours, raw = float(ours), float(raw)
     if kind == "latency":
