@@ -41,7 +41,7 @@ typedef struct opts {
     const char *addr, *transport, *secret_file;
     unsigned port;
     double deadline, hb;
-    bool busy, expect_fail, hang, fail_sends;
+    bool busy, expect_fail, hang, fail_sends, framed;
     int serve;
     const char *sizes, *lat, *bw;
     long iters;
@@ -99,6 +99,28 @@ static bool check(const unsigned char *p, size_t n, uint64_t id)
 
 /* ---- server: echo -------------------------------------------------------- */
 
+/* Payload buffers keep FP__TP_HEADROOM bytes in front (for --framed). */
+static unsigned char *alloc_payload(size_t len)
+{
+    unsigned char *base = malloc(FP__TP_HEADROOM + (len ? len : 1));
+    return base == NULL ? NULL : base + FP__TP_HEADROOM;
+}
+static void free_payload(void *payload)
+{
+    if (payload != NULL)
+        free((unsigned char *)payload - FP__TP_HEADROOM);
+}
+
+/* --framed: eager messages in the framed form (PROTOCOL.md §3.2) */
+static fp_status_t send_payload(fp__tp_conn_t *c, fp__wire_msg_t *m,
+                                void *payload, size_t len,
+                                fp__tp_send_cb_t cb, void *ud)
+{
+    if (o.framed)
+        return fp__tp_send_framed(c, m, payload, len, NULL, cb, ud);
+    return fp__tp_send(c, m, payload, len, cb, ud);
+}
+
 typedef struct echo {
     fp__tp_conn_t *conn;
     void *buf;
@@ -111,7 +133,7 @@ static void echo_sent(void *ud, fp_status_t st)
 {
     echo_t *e = ud;
     (void)st;
-    free(e->buf);
+    free_payload(e->buf);
     fp__tp_conn_unref(e->conn);
     free(e);
 }
@@ -132,7 +154,7 @@ static void echo_back(fp__tp_conn_t *c, const fp__wire_bulk_t *b, void *buf)
     m.u.bulk.attempt = b->attempt;
     m.u.bulk.total = e->len;
     m.u.bulk.len = e->len;
-    fp_status_t st = fp__tp_send(c, &m, buf, e->len, echo_sent, e);
+    fp_status_t st = send_payload(c, &m, buf, e->len, echo_sent, e);
     if (st != FP_OK) {
         fprintf(stderr, "server: echo send failed: %s\n", fp_status_string(st));
         echo_sent(e, st);
@@ -152,7 +174,7 @@ static void srv_message(void *arg, fp__tp_conn_t *c, const fp__wire_msg_t *m)
     if (m->hdr.type != FP__WIRE_BULK || m->u.bulk.kind != FP__WIRE_BULK_ARG)
         return;
     /* eager payloads live only during this call: the echo needs a copy */
-    void *copy = malloc(m->u.bulk.len ? m->u.bulk.len : 1);
+    void *copy = alloc_payload(m->u.bulk.len);
     memcpy(copy, m->u.bulk.data, m->u.bulk.len);
     fp__tp_note_copy(S.tp, m->u.bulk.len);
     echo_back(c, &m->u.bulk, copy);
@@ -164,7 +186,7 @@ static void srv_bulk_done(fp__tp_conn_t *c, void *ud, fp_status_t st,
     (void)ud;
     (void)len;
     if (st != FP_OK) {
-        free(buf);
+        free_payload(buf);
         return;
     }
     echo_back(c, &m->u.bulk, buf);
@@ -177,7 +199,7 @@ static void srv_bulk(void *arg, fp__tp_conn_t *c, const fp__wire_msg_t *m,
     (void)c;
     if (m->hdr.type != FP__WIRE_BULK)
         return;
-    dest->buf = malloc(len);
+    dest->buf = alloc_payload(len);
     dest->done = srv_bulk_done;
 }
 
@@ -267,7 +289,7 @@ static fp_status_t send_arg(const void *buf, size_t len, uint64_t id,
     m.u.bulk.attempt = 1;
     m.u.bulk.total = len;
     m.u.bulk.len = len;
-    return fp__tp_send(S.conn, &m, buf, len, sent_ignore, errs);
+    return send_payload(S.conn, &m, (void *)buf, len, sent_ignore, errs);
 }
 
 static bool wait_for(bool *flag, double secs)
@@ -411,7 +433,7 @@ static int run_client(void)
     for (char *save = NULL, *tok = strtok_r(list, ",", &save); tok != NULL;
          tok = strtok_r(NULL, ",", &save)) {
         size_t len = strtoull(tok, NULL, 10);
-        unsigned char *buf = malloc(len ? len : 1);
+        unsigned char *buf = alloc_payload(len);
         free(S.rbuf);
         S.rbuf = malloc(len ? len : 1);
         S.rbuf_cap = len;
@@ -425,12 +447,12 @@ static int run_client(void)
         if (st != FP_OK || !wait_for(&S.got, 120)) {
             fprintf(stderr, "client: %zu bytes: %s\n", len,
                     st != FP_OK ? fp_status_string(st) : "no echo");
-            free(buf);
+            free_payload(buf);
             return 1;
         }
         printf("client: %zu bytes echoed %s in %.3f ms\n", len,
                S.bad ? "CORRUPT" : "intact", (now() - t0) * 1e3);
-        free(buf);
+        free_payload(buf);
         if (S.bad)
             return 1;
     }
@@ -479,7 +501,9 @@ static size_t good_hello(unsigned char *hdr, unsigned char *payload,
 
 static int rogue_send(const char *kind)
 {
-    unsigned char hdr[64] = {0}, payload[4096] = {0};
+    /* static: UCX may still read them after this returns (a send it could
+     * not complete at once keeps pointing at the caller's data) */
+    static unsigned char hdr[64], payload[4096];
     size_t plen = 0, hl = good_hello(hdr, payload, &plen);
     if (strcmp(kind, "random") == 0) {
         for (size_t i = 0; i < sizeof(hdr); i++)
@@ -516,6 +540,24 @@ static int rogue_send(const char *kind)
         plen = 8;
     } else if (strcmp(kind, "hello-twice") == 0) {
         /* sent twice below */
+    } else if (strncmp(kind, "framed-", 7) == 0) {
+        /* the framed form (no AM header, the header leads the data), with
+         * the header cut short or its length field wrong */
+        static unsigned char frame[sizeof(hdr) + sizeof(payload)];
+        memcpy(frame, hdr, hl);
+        memcpy(frame + hl, payload, plen);
+        size_t flen = hl + plen;
+        if (strcmp(kind, "framed-truncated") == 0)
+            flen = FP__WIRE_COMMON_SIZE + 8; /* a HELLO header is longer */
+        else if (strcmp(kind, "framed-bad-length") == 0)
+            frame[8] = (unsigned char)(hl + 4); /* hdr_len, PROTOCOL.md §3 */
+        else {
+            fprintf(stderr, "unknown rogue kind %s\n", kind);
+            return 2;
+        }
+        fp_status_t st = fp__tp_send_raw(S.conn, NULL, 0, frame, flen, NULL,
+                                         NULL);
+        return st == FP_OK ? 0 : 1;
     } else {
         fprintf(stderr, "unknown rogue kind %s\n", kind);
         return 2;
@@ -593,6 +635,8 @@ int main(int argc, char **argv)
             o.busy = true;
         else if (strcmp(a, "--expect-fail") == 0)
             o.expect_fail = true;
+        else if (strcmp(a, "--framed") == 0)
+            o.framed = true;
         else if (strcmp(a, "--hang") == 0)
             o.hang = true;
         else if (strcmp(a, "--fail-sends") == 0)

@@ -74,6 +74,16 @@ loopback_tcp|loopback_shm)
   else want="used am=tcp/lo rndv=tcp/lo"; fi
   grep -Eq "$want" "$work/client.out" || fail "expected transports '$want'"
   ;;
+framed_tcp|framed_shm)
+  # eager messages in the framed form both ways (the header leads the
+  # payload in one block); sizes from 1 byte to past the rendezvous
+  # threshold, where the header goes in UCX's request-to-send again
+  t=${case_name#framed_}
+  start_server -- --transport "$t" --serve 1 --framed
+  client --transport "$t" --framed --sizes 1,8,4096,8192,65535,65536,1048576 \
+    > "$work/client.out" 2>&1 || { cat "$work/client.out"; fail "framed echo over $t"; }
+  cat "$work/client.out"
+  ;;
 large_tcp|large_shm)
   t=${case_name#large_}
   # the client fills and checks 256 MiB between progress calls: under the

@@ -221,6 +221,32 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     raw.u.batch.records_len = plen;
     walk(&raw, p, plen, 0);
 
+    /* The framed form (PROTOCOL.md §3.2): header and payload as one block.
+     * A message that decodes split must be found framed with its header
+     * length; whatever the framing helper accepts lies inside the block and
+     * decodes to OK or a protocol error like any other header. */
+    size_t flen = hlen + plen;
+    uint8_t *f = malloc(flen ? flen : 1);
+    CHECK(f != NULL);
+    memcpy(f, data + 1, flen);
+    size_t fh = fp__wire_framed_hdr_len(f, flen);
+    if (st == FP_OK)
+        CHECK(fh == hlen);
+    if (fh != 0) {
+        CHECK(fh >= FP__WIRE_COMMON_SIZE && fh <= FP__WIRE_HDR_MAX &&
+              fh <= flen);
+        fp__wire_msg_t fm;
+        memset(reason, 'x', sizeof reason);
+        fp_status_t sf = fp__wire_decode(f, fh, f + fh, flen - fh, &fm,
+                                         reason, sizeof reason);
+        CHECK(sf == FP_OK || sf == FP_ERR_PROTOCOL);
+        if (sf != FP_OK)
+            check_reason(reason, sizeof reason);
+        else
+            CHECK(fm.hdr.hdr_len == fh && fm.hdr.payload_len == flen - fh);
+    }
+    free(f);
+
     free(h);
     free(p);
     return 0;

@@ -1791,6 +1791,44 @@ static void test_reject_update(void **state)
     expect_reject(&w, "BULK update length 18446744073709551615 is outside");
 }
 
+/* The framed form: header and payload as one block (PROTOCOL.md §3.2). */
+static void test_framed_hdr_len(void **state)
+{
+    (void)state;
+    wmsg_t w;
+    uint8_t data[16] = {1, 2, 3};
+    fp__wire_msg_t m = bulk_msg(data, sizeof data), d;
+    build(&w, &m);
+    size_t total = w.hlen + sizeof data;
+    assert_int_equal(fp__wire_framed_hdr_len(w.b, total), w.hlen);
+    /* what the transport does with it: split, then decode as usual */
+    assert_int_equal(fp__wire_decode(w.b, w.hlen, w.b + w.hlen,
+                                     total - w.hlen, &d, reason,
+                                     sizeof reason),
+                     FP_OK);
+    assert_memory_equal(d.u.bulk.data, data, sizeof data);
+    /* a header-only frame (no payload) is a frame too */
+    assert_int_equal(fp__wire_framed_hdr_len(w.b, w.hlen), w.hlen);
+    /* too short to hold a common header, or the length field is out of
+     * bounds or past the bytes received: not a frame */
+    assert_int_equal(fp__wire_framed_hdr_len(w.b, FP__WIRE_COMMON_SIZE - 1), 0);
+    assert_int_equal(fp__wire_framed_hdr_len(w.b, w.hlen - 1), 0);
+    put16(w.b + 8, FP__WIRE_COMMON_SIZE - 1);
+    assert_int_equal(fp__wire_framed_hdr_len(w.b, total), 0);
+    put16(w.b + 8, FP__WIRE_HDR_MAX + 8);
+    assert_int_equal(fp__wire_framed_hdr_len(w.b, total + 100), 0);
+    put16(w.b + 8, 0xffff);
+    assert_int_equal(fp__wire_framed_hdr_len(w.b, total), 0);
+    /* a plausible length is only a length: the decoder judges the rest */
+    put16(w.b + 8, FP__WIRE_COMMON_SIZE);
+    assert_int_equal(fp__wire_framed_hdr_len(w.b, total), FP__WIRE_COMMON_SIZE);
+    assert_int_equal(fp__wire_decode(w.b, FP__WIRE_COMMON_SIZE,
+                                     w.b + FP__WIRE_COMMON_SIZE,
+                                     total - FP__WIRE_COMMON_SIZE, &d, reason,
+                                     sizeof reason),
+                     FP_ERR_PROTOCOL);
+}
+
 static void test_reject_bulk(void **state)
 {
     (void)state;
@@ -1930,6 +1968,7 @@ int main(void)
         cmocka_unit_test(test_reject_cancel),
         cmocka_unit_test(test_reject_update),
         cmocka_unit_test(test_reject_bulk),
+        cmocka_unit_test(test_framed_hdr_len),
         cmocka_unit_test(test_reject_late_record),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

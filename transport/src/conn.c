@@ -285,8 +285,19 @@ void fp__tp_conn_deliver(fp__tp_conn_t *c, const void *header,
 {
     char reason[200];
     fp__wire_msg_t m;
-    fp_status_t st = fp__wire_decode(header, header_len, payload, len, &m,
-                                     reason, sizeof(reason));
+    fp_status_t st;
+    if (header_len == 0) {
+        /* am_recv found no AM header and no plausible framed one */
+        snprintf(reason, sizeof(reason),
+                 "no header: %zu data bytes without an AM header, and not a "
+                 "framed message (too short, or its header length field out "
+                 "of bounds)",
+                 len);
+        st = FP_ERR_PROTOCOL;
+    } else {
+        st = fp__wire_decode(header, header_len, payload, len, &m, reason,
+                             sizeof(reason));
+    }
     if (st != FP_OK) {
         char full[300];
         snprintf(full, sizeof(full), "bad message from %s: %s", c->peer,
@@ -413,6 +424,38 @@ fp_status_t fp__tp_send_mem(fp__tp_conn_t *c, fp__wire_msg_t *msg,
         return st;
     }
     return fp__tp_send_raw_mem(c, hdr, hl, payload, len, mem, cb, user_data);
+}
+
+fp_status_t fp__tp_send_framed(fp__tp_conn_t *c, fp__wire_msg_t *msg,
+                               void *payload, size_t len,
+                               const fp__tp_mem_t *mem, fp__tp_send_cb_t cb,
+                               void *user_data)
+{
+    if (payload == NULL)
+        return FP_ERR_INVALID;
+    /* a rendezvous payload goes straight into the receiver's buffer: its
+     * header travels in UCX's request-to-send, not in front of it */
+    if (len >= c->tp->rndv_threshold)
+        return fp__tp_send_mem(c, msg, payload, len, mem, cb, user_data);
+    char reason[160];
+    unsigned char hdr[FP__WIRE_HDR_MAX];
+    size_t hl;
+    if (c->state != FP__CONN_READY)
+        return c->state == FP__CONN_CLOSED ? FP_ERR_CLOSED : FP_ERR_STATE;
+    msg->hdr.seq = ++c->seq;
+    msg->hdr.route = c->peer_route;
+    fp_status_t st =
+        fp__wire_encode_header(hdr, sizeof(hdr), msg, &hl, reason,
+                               sizeof(reason));
+    if (st != FP_OK) {
+        fp__tp_log(c->tp, FP_LOG_ERROR, "cannot send %s: %s",
+                   fp__wire_type_name(msg->hdr.type), reason);
+        return st;
+    }
+    unsigned char *frame = (unsigned char *)payload - hl;
+    memcpy(frame, hdr, hl);
+    return fp__tp_send_raw_mem(c, NULL, 0, frame, hl + len, mem, cb,
+                               user_data);
 }
 
 void fp__tp_goodbye(fp__tp_conn_t *c)

@@ -157,6 +157,23 @@ fp_status_t fp__tp_send_mem(fp__tp_conn_t *conn, fp__wire_msg_t *msg,
                             const fp__tp_mem_t *mem, fp__tp_send_cb_t cb,
                             void *user_data);
 
+/* Bytes a buffer must have free in front of a payload sent with
+ * fp__tp_send_framed. */
+#define FP__TP_HEADROOM FP__WIRE_HDR_MAX
+
+/* fp__tp_send_mem for a payload with FP__TP_HEADROOM writable bytes in
+ * front of it (part of the caller's buffer, and of `mem` if given, until
+ * the send completes): an eager message goes in the framed form
+ * (PROTOCOL.md §3.2), its header written just before the payload and sent
+ * with it as one contiguous block, so the receiver finds the header in the
+ * cache line UCX has just read instead of after the payload (UCX 1.13 puts
+ * a user header there).  Payloads >= rndv_threshold go as fp__tp_send_mem
+ * sends them. */
+fp_status_t fp__tp_send_framed(fp__tp_conn_t *conn, fp__wire_msg_t *msg,
+                               void *payload, size_t len,
+                               const fp__tp_mem_t *mem, fp__tp_send_cb_t cb,
+                               void *user_data);
+
 /* Say GOODBYE (the peer closes its side); then fp__tp_close. */
 void fp__tp_goodbye(fp__tp_conn_t *conn);
 

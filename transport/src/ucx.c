@@ -315,7 +315,13 @@ fp_status_t fp__tp_send_raw_mem(fp__tp_conn_t *c, const void *header,
      * header's route token does, and the reply protocol (an endpoint-id
      * lookup per message in UCX) is skipped. */
     param.flags = c->state == FP__CONN_READY ? 0 : UCP_AM_SEND_FLAG_REPLY;
-    if (len >= tp->rndv_threshold) {
+    if (header_len == 0) {
+        /* the framed form (PROTOCOL.md §3.2): the header is inside the
+         * data, which the receiver must have before it can tell whose and
+         * what the message is.  UCX would switch to rendezvous above its
+         * own threshold (about 8 KiB on shared memory): forbid that. */
+        param.flags |= UCP_AM_SEND_FLAG_EAGER;
+    } else if (len >= tp->rndv_threshold) {
         /* forced: the first AM on a new endpoint may otherwise go eager */
         param.flags |= UCP_AM_SEND_FLAG_RNDV;
         tp->stats.rndv_sent++;
@@ -392,6 +398,19 @@ static ucs_status_t am_recv(void *arg, const void *header, size_t header_len,
 {
     fp__tp_t *tp = arg;
     fp__tp_conn_t *c = NULL;
+    if (header_len == 0 && !(param->recv_attr & UCP_AM_RECV_ATTR_FLAG_RNDV)) {
+        /* the framed form (PROTOCOL.md §3.2): the header leads the data.
+         * Implausible framing leaves header_len 0: the message then names
+         * no connection (dropped), or fails the decoder on a handshake
+         * connection. */
+        size_t hl = fp__wire_framed_hdr_len(data, length);
+        if (hl != 0) {
+            header = data;
+            header_len = hl;
+            data = (unsigned char *)data + hl;
+            length -= hl;
+        }
+    }
     if (param->recv_attr & UCP_AM_RECV_ATTR_FIELD_REPLY_EP)
         c = fp__tp_ep_get(tp, param->reply_ep);
     else if (header_len >= FP__WIRE_COMMON_SIZE)

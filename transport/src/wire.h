@@ -307,6 +307,23 @@ static inline uint64_t fp__wire_peek_route(const void *hdr)
     return v;
 }
 
+/* The framed form (PROTOCOL.md §3.2): an eager message whose AM header is
+ * empty and whose AM data starts with the header.  Returns the header's
+ * length as its common header states it (`hdr_len`, offset 8) when that is
+ * at least FP__WIRE_COMMON_SIZE, at most FP__WIRE_HDR_MAX and within the
+ * `size` bytes received; else 0 (not a framed message).  Nothing else is
+ * checked here: the decoder validates the header afterwards. */
+static inline size_t fp__wire_framed_hdr_len(const void *data, size_t size)
+{
+    if (size < FP__WIRE_COMMON_SIZE)
+        return 0;
+    const unsigned char *d = (const unsigned char *)data;
+    size_t hl = (size_t)d[8] | (size_t)d[9] << 8;
+    if (hl < FP__WIRE_COMMON_SIZE || hl > FP__WIRE_HDR_MAX || hl > size)
+        return 0;
+    return hl;
+}
+
 /* Validate a header whose payload (`payload_size` bytes) has not arrived yet
  * (rendezvous).  On FP_OK `*msg` has the header and the type's fixed fields;
  * every payload pointer in it is NULL.  On any error `*msg` is all zero. */
