@@ -5,6 +5,9 @@
 //   FP_BENCH_TRANSPORTS=shm,tcp (default: both)
 //   FP_BENCH_RNDV=<bytes>   rendezvous threshold (default: the transport's)
 //   FP_BENCH_NO_MEMH=1      send without registered-memory handles
+//   FP_BENCH_UNFRAMED=1     send eager messages with the header in UCX's AM
+//                           header (after the payload) instead of the framed
+//                           form (fp__tp_send_framed, what the pool uses)
 //
 // For each transport a server process is forked before the benchmarks run;
 // it answers every message of size S with a message of size S (latency)
@@ -29,6 +32,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -44,10 +48,23 @@ namespace {
 const char kSecret[] = "benchmark secret, not for production use";
 constexpr size_t kMaxMsg = 4u << 20;
 
-bool no_memh()
+bool env_flag(const char *name)
 {
-    const char *e = std::getenv("FP_BENCH_NO_MEMH");
+    const char *e = std::getenv(name);
     return e != nullptr && *e != '\0' && *e != '0';
+}
+bool no_memh() { return env_flag("FP_BENCH_NO_MEMH"); }
+const bool kUnframed = env_flag("FP_BENCH_UNFRAMED");
+
+// Send buffers keep FP__TP_HEADROOM free bytes in front of the payload.
+fp_status_t send_payload(fp__tp_conn_t *c, fp__wire_msg_t *m,
+                         std::vector<unsigned char> &buf, size_t len,
+                         const fp__tp_mem_t *mem, fp__tp_send_cb_t cb, void *ud)
+{
+    unsigned char *p = buf.data() + FP__TP_HEADROOM;
+    if (kUnframed)
+        return fp__tp_send_mem(c, m, p, len, mem, cb, ud);
+    return fp__tp_send_framed(c, m, p, len, mem, cb, ud);
 }
 
 fp__auth_secret_t *make_secret()
@@ -108,8 +125,7 @@ void srv_reply(fp__tp_conn_t *c, const fp__wire_bulk_t *b)
         return;
     size_t len = b->len;
     fp__wire_msg_t m = bulk_msg(FP__WIRE_BULK_RESULT, b->task_id, 0, len);
-    fp__tp_send_mem(c, &m, srv->out.data(), len, srv->out_mem, nullptr,
-                    nullptr);
+    send_payload(c, &m, srv->out, len, srv->out_mem, nullptr, nullptr);
 }
 
 void srv_message(void *, fp__tp_conn_t *c, const fp__wire_msg_t *m)
@@ -139,7 +155,7 @@ void srv_bulk(void *, fp__tp_conn_t *, const fp__wire_msg_t *, size_t len,
 {
     prctl(PR_SET_PDEATHSIG, SIGKILL); // never outlive the benchmark
     srv = new Server;
-    srv->out.resize(kMaxMsg);
+    srv->out.resize(FP__TP_HEADROOM + kMaxMsg);
     srv->in.resize(kMaxMsg);
     fp__tp_handlers_t h{};
     h.on_message = srv_message;
@@ -253,7 +269,7 @@ Client *client_for(const std::string &transport)
     auto *c = new Client;
     c->name = transport;
     c->server = pid;
-    c->out.resize(kMaxMsg);
+    c->out.resize(FP__TP_HEADROOM + kMaxMsg);
     c->in.resize(kMaxMsg);
     fp__tp_handlers_t h{};
     h.arg = c;
@@ -293,8 +309,8 @@ bool send_one(Client *c, size_t len, uint8_t index)
 {
     fp__wire_msg_t m = bulk_msg(FP__WIRE_BULK_ARG, 1, index, len);
     c->started++;
-    if (fp__tp_send_mem(c->conn, &m, c->out.data(), len, c->out_mem, on_sent,
-                        c) == FP_OK)
+    if (send_payload(c->conn, &m, c->out, len, c->out_mem, on_sent, c) ==
+        FP_OK)
         return true;
     c->started--;
     return false;
@@ -330,6 +346,42 @@ void report_copied(benchmark::State &state, Client *c, uint64_t before)
     state.counters["copied"] = static_cast<double>(copied(c) - before);
 }
 
+// Progress until done() or the connection closes.  A reply that never
+// comes must not hang a benchmark run (or compare.sh) for ever: after 10 s
+// without any send completing or reply arriving, say what both counters
+// show and stop the process.
+template <typename Done> void progress_until(Client *c, Done done)
+{
+    uint64_t spins = 0, seen = c->replies + c->completed;
+    double since = 0;
+    while (!done() && !c->closed) {
+        fp__tp_progress(c->tp, false);
+        if ((++spins & 0xfffff) != 0)
+            continue;
+        double t = std::chrono::duration<double>(
+                       std::chrono::steady_clock::now().time_since_epoch())
+                       .count();
+        uint64_t now_seen = c->replies + c->completed;
+        if (now_seen != seen || since == 0) {
+            seen = now_seen;
+            since = t;
+        } else if (t - since > 10) {
+            fp__tp_stats_t st;
+            fp__tp_get_stats(c->tp, &st);
+            std::fprintf(stderr,
+                         "bench_transport %s: no progress for 10 s: sends "
+                         "started %llu, completed %llu, replies %llu; "
+                         "transport sent %llu messages, received %llu\n",
+                         c->name.c_str(), (unsigned long long)c->started,
+                         (unsigned long long)c->completed,
+                         (unsigned long long)c->replies,
+                         (unsigned long long)st.msgs_sent,
+                         (unsigned long long)st.msgs_received);
+            std::exit(3);
+        }
+    }
+}
+
 void BM_latency(benchmark::State &state, std::string transport)
 {
     Client *c = client_for(transport);
@@ -337,8 +389,7 @@ void BM_latency(benchmark::State &state, std::string transport)
     for (int i = 0; i < 100; i++) { // warm-up (UCX lazily wires lanes up)
         uint64_t want = c->replies + 1;
         send_one(c, len, 0);
-        while (c->replies < want)
-            fp__tp_progress(c->tp, false);
+        progress_until(c, [&] { return c->replies >= want; });
     }
     uint64_t copied0 = copied(c);
     for (auto _ : state) {
@@ -347,8 +398,7 @@ void BM_latency(benchmark::State &state, std::string transport)
             state.SkipWithError("send failed");
             break;
         }
-        while (c->replies < want && !c->closed)
-            fp__tp_progress(c->tp, false);
+        progress_until(c, [&] { return c->replies >= want; });
     }
     double iters = static_cast<double>(state.iterations());
     state.counters["one_way_us"] = benchmark::Counter(
@@ -363,15 +413,13 @@ void BM_bandwidth(benchmark::State &state, std::string transport)
     const uint64_t window = 32; // sends in flight
     uint64_t copied0 = copied(c);
     for (auto _ : state) {
-        while (c->started - c->completed >= window && !c->closed)
-            fp__tp_progress(c->tp, false);
+        progress_until(c, [&] { return c->started - c->completed < window; });
         if (!send_one(c, len, 1)) {
             state.SkipWithError("send failed");
             break;
         }
     }
-    while (c->completed < c->started && !c->closed) // all delivered
-        fp__tp_progress(c->tp, false);
+    progress_until(c, [&] { return c->completed >= c->started; }); // all delivered
     if (c->send_errors != 0)
         state.SkipWithError("a send completed with an error");
     state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) *
