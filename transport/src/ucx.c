@@ -288,7 +288,8 @@ fp_status_t fp__tp_send_raw_mem(fp__tp_conn_t *c, const void *header,
                                 size_t len, const fp__tp_mem_t *mem,
                                 fp__tp_send_cb_t cb, void *user_data)
 {
-    if (header_len > FP__TP_HEADER_MAX || (payload == NULL && len != 0))
+    if (header_len > FP__TP_HEADER_MAX || (header == NULL && header_len != 0) ||
+        (payload == NULL && len != 0))
         return FP_ERR_INVALID;
     if (c->state == FP__CONN_CLOSED || c->ep == NULL)
         return FP_ERR_CLOSED;
@@ -300,7 +301,8 @@ fp_status_t fp__tp_send_raw_mem(fp__tp_conn_t *c, const void *header,
     r->cb = cb;
     r->user_data = user_data;
     r->header_len = header_len;
-    memcpy(r->header, header, header_len);
+    if (header_len != 0) /* 0: the framed form, header inside the data */
+        memcpy(r->header, header, header_len);
 
     ucp_request_param_t param;
     memset(&param, 0, sizeof(param));
@@ -341,7 +343,9 @@ fp_status_t fp__tp_send_raw_mem(fp__tp_conn_t *c, const void *header,
     c->pending = r;
     fp__tp_conn_ref(c);
 
-    ucs_status_ptr_t sp = ucp_am_send_nbx(c->ep, AM_ID, r->header, header_len,
+    ucs_status_ptr_t sp = ucp_am_send_nbx(c->ep, AM_ID,
+                                          header_len != 0 ? r->header : NULL,
+                                          header_len,
                                           payload, len, &param);
     tp->stats.msgs_sent++;
     tp->stats.bytes_sent += len;
