@@ -371,12 +371,14 @@ template <typename Done> void progress_until(Client *c, Done done)
             std::fprintf(stderr,
                          "bench_transport %s: no progress for 10 s: sends "
                          "started %llu, completed %llu, replies %llu; "
-                         "transport sent %llu messages, received %llu\n",
+                         "transport sent %llu messages, received %llu, "
+                         "sequence jumps %llu\n",
                          c->name.c_str(), (unsigned long long)c->started,
                          (unsigned long long)c->completed,
                          (unsigned long long)c->replies,
                          (unsigned long long)st.msgs_sent,
-                         (unsigned long long)st.msgs_received);
+                         (unsigned long long)st.msgs_received,
+                         (unsigned long long)st.seq_gaps);
             std::exit(3);
         }
     }

@@ -398,6 +398,13 @@ static void test_route_tokens(void **state)
     assert_ptr_equal(sv.last_from, sv.conns[1]);
     assert_int_equal(sv.last_pool, 22);
 
+    /* handshakes and messages so far kept every sequence unbroken */
+    fp__tp_stats_t st;
+    fp__tp_get_stats(srv, &st);
+    assert_int_equal(st.seq_gaps, 0);
+    fp__tp_get_stats(cli1, &st);
+    assert_int_equal(st.seq_gaps, 0);
+
     /* a forged token: dropped, counted, nobody closed */
     uint64_t dropped = srv->dropped;
     uint64_t real = a->peer_route;
@@ -412,6 +419,10 @@ static void test_route_tokens(void **state)
     assert_true(srv->dropped == dropped + 1);
     assert_int_equal(sv.closed, 0);
     assert_int_equal(c1.closed, 0);
+    /* to the server the dropped message is one that never came: client
+     * 1's sequence jumped once (and is counted, logged, not fatal) */
+    fp__tp_get_stats(srv, &st);
+    assert_int_equal(st.seq_gaps, 1);
 
     fp__tp_destroy(cli1);
     fp__tp_destroy(cli2);

@@ -31,6 +31,7 @@
  */
 #include <stdio.h>
 #include <stdlib.h>
+#include <inttypes.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -51,7 +52,7 @@ static fp_status_t send_ctl(fp__tp_conn_t *c, fp__wire_msg_t *msg)
 {
     char reason[160];
     size_t hl, pl, len;
-    msg->hdr.seq = ++c->seq;
+    msg->hdr.seq = c->seq + 1; /* taken only if the send goes (note_seq) */
     msg->hdr.route = c->peer_route;
     fp_status_t st = fp__wire_size(msg, &hl, &pl, reason, sizeof(reason));
     if (st != FP_OK)
@@ -68,6 +69,8 @@ static fp_status_t send_ctl(fp__tp_conn_t *c, fp__wire_msg_t *msg)
     st = fp__tp_send_raw(c, b, hl, pl ? b + hl : NULL, pl, ctl_sent, b);
     if (st != FP_OK)
         free(b);
+    else
+        c->seq++;
     return st;
 err:
     fp__tp_log(c->tp, FP_LOG_ERROR, "cannot encode %s: %s",
@@ -280,6 +283,25 @@ static void on_error_msg(fp__tp_conn_t *c, const fp__wire_msg_t *m)
         c->tp->handlers.on_message(c->tp->handlers.arg, c, m);
 }
 
+/* Every message a peer sends carries the next number of its counter
+ * (`seq`, PROTOCOL.md §3).  A jump means a message was lost or reordered
+ * below us: nothing in the protocol recovers it here (the pool layer's
+ * failure handling does), but it must not go unnoticed. */
+static void note_seq(fp__tp_conn_t *c, uint32_t seq)
+{
+    uint32_t want = c->peer_seq + 1;
+    c->peer_seq = seq;
+    if (seq == want)
+        return;
+    uint64_t n = ++c->tp->stats.seq_gaps;
+    if ((n & (n - 1)) == 0)
+        fp__tp_log(c->tp, FP_LOG_WARN,
+                   "message sequence from %s went from %" PRIu32 " to %" PRIu32
+                   ": a message was lost or reordered below the transport "
+                   "(%" PRIu64 " such jumps so far)",
+                   c->peer, want - 1, seq, n);
+}
+
 void fp__tp_conn_deliver(fp__tp_conn_t *c, const void *header,
                          size_t header_len, const void *payload, size_t len)
 {
@@ -306,6 +328,7 @@ void fp__tp_conn_deliver(fp__tp_conn_t *c, const void *header,
         fail(c, FP_ERR_PROTOCOL, 0, 0, full);
         return;
     }
+    note_seq(c, m.hdr.seq);
     uint8_t type = m.hdr.type;
     if (type == FP__WIRE_ERROR) {
         on_error_msg(c, &m);
@@ -386,6 +409,7 @@ bool fp__tp_conn_accepts_bulk(fp__tp_conn_t *c, const void *header,
         fail(c, FP_ERR_PROTOCOL, 0, 0, full);
         return false;
     }
+    note_seq(c, m->hdr.seq);
     if (!fp__wire_sender_ok(c->peer_role, m)) {
         fail(c, FP_ERR_PROTOCOL, m->hdr.seq, m->hdr.type,
              "rendezvous message not allowed from this peer's role");
@@ -413,7 +437,7 @@ fp_status_t fp__tp_send_mem(fp__tp_conn_t *c, fp__wire_msg_t *msg,
     size_t hl;
     if (c->state != FP__CONN_READY)
         return c->state == FP__CONN_CLOSED ? FP_ERR_CLOSED : FP_ERR_STATE;
-    msg->hdr.seq = ++c->seq;
+    msg->hdr.seq = c->seq + 1;
     msg->hdr.route = c->peer_route;
     fp_status_t st =
         fp__wire_encode_header(hdr, sizeof(hdr), msg, &hl, reason,
@@ -423,7 +447,10 @@ fp_status_t fp__tp_send_mem(fp__tp_conn_t *c, fp__wire_msg_t *msg,
                    fp__wire_type_name(msg->hdr.type), reason);
         return st;
     }
-    return fp__tp_send_raw_mem(c, hdr, hl, payload, len, mem, cb, user_data);
+    st = fp__tp_send_raw_mem(c, hdr, hl, payload, len, mem, cb, user_data);
+    if (st == FP_OK)
+        c->seq++; /* the receiver checks that none is skipped */
+    return st;
 }
 
 fp_status_t fp__tp_send_framed(fp__tp_conn_t *c, fp__wire_msg_t *msg,
@@ -442,7 +469,7 @@ fp_status_t fp__tp_send_framed(fp__tp_conn_t *c, fp__wire_msg_t *msg,
     size_t hl;
     if (c->state != FP__CONN_READY)
         return c->state == FP__CONN_CLOSED ? FP_ERR_CLOSED : FP_ERR_STATE;
-    msg->hdr.seq = ++c->seq;
+    msg->hdr.seq = c->seq + 1;
     msg->hdr.route = c->peer_route;
     fp_status_t st =
         fp__wire_encode_header(hdr, sizeof(hdr), msg, &hl, reason,
@@ -454,8 +481,11 @@ fp_status_t fp__tp_send_framed(fp__tp_conn_t *c, fp__wire_msg_t *msg,
     }
     unsigned char *frame = (unsigned char *)payload - hl;
     memcpy(frame, hdr, hl);
-    return fp__tp_send_raw_mem(c, NULL, 0, frame, hl + len, mem, cb,
-                               user_data);
+    st = fp__tp_send_raw_mem(c, NULL, 0, frame, hl + len, mem, cb,
+                             user_data);
+    if (st == FP_OK)
+        c->seq++;
+    return st;
 }
 
 void fp__tp_goodbye(fp__tp_conn_t *c)

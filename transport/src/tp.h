@@ -101,6 +101,8 @@ typedef struct fp__tp_stats {
                               transport's own control messages, plus what
                               layers above report with fp__tp_note_copy */
     uint64_t reg_hits, reg_misses, reg_evictions; /* registration cache */
+    uint64_t seq_gaps; /* a peer's message counter skipped or went back:
+                          a message lost or reordered below us (logged) */
 } fp__tp_stats_t;
 
 fp_status_t fp__tp_create(const fp__tp_params_t *params, fp__tp_t **tp_p);

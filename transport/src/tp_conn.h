@@ -37,7 +37,8 @@ struct fp__tp_conn {
     uint8_t version, peer_role;
     unsigned char peer_nonce[FP__AUTH_NONCE_LEN];
     char peer_id[FP__AUTH_ID_MAX + 1];
-    uint32_t seq;
+    uint32_t seq;      /* the last seq we sent */
+    uint32_t peer_seq; /* the last seq the peer sent (note_seq in conn.c) */
     uint64_t hb_seq;
     /* route tokens: `route` is ours (random, non-zero, told to the peer in
      * HELLO; a message carrying it is this connection's), `peer_route` the
