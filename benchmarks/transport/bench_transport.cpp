@@ -7,7 +7,8 @@
 //   FP_BENCH_NO_MEMH=1      send without registered-memory handles
 //   FP_BENCH_UNFRAMED=1     send eager messages with the header in UCX's AM
 //                           header (after the payload) instead of the framed
-//                           form (fp__tp_send_framed, what the pool uses)
+//                           form (fp__tp_send_framed, what the pool layer
+//                           is to use for its batches)
 //
 // For each transport a server process is forked before the benchmarks run;
 // it answers every message of size S with a message of size S (latency)

@@ -430,6 +430,127 @@ static void test_route_tokens(void **state)
     fp__auth_secret_free(s);
 }
 
+/* The framed form on a connection in use (PROTOCOL.md §3.2): a framed BULK
+ * sent from a registered buffer arrives intact, its header written into
+ * the headroom; a framed message with a forged route token and a short
+ * message with no header at all name no connection: dropped, counted,
+ * nothing closed, and the sender's sequence shows no jump. */
+typedef struct framed_rx {
+    int ready, closed, messages;
+    unsigned char data[4096];
+    size_t len;
+} framed_rx_t;
+
+static void framed_ready(void *arg, fp__tp_conn_t *c)
+{
+    (void)c;
+    ((framed_rx_t *)arg)->ready++;
+}
+
+static void framed_closed(void *arg, fp__tp_conn_t *c, fp_status_t st,
+                          const char *reason)
+{
+    (void)c;
+    (void)st;
+    (void)reason;
+    ((framed_rx_t *)arg)->closed++;
+}
+
+static void framed_message(void *arg, fp__tp_conn_t *c,
+                           const fp__wire_msg_t *m)
+{
+    framed_rx_t *r = arg;
+    (void)c;
+    if (m->hdr.type == FP__WIRE_BULK && m->u.bulk.len <= sizeof(r->data)) {
+        memcpy(r->data, m->u.bulk.data, m->u.bulk.len);
+        r->len = m->u.bulk.len;
+    }
+    r->messages++;
+}
+
+static void test_framed(void **state)
+{
+    (void)state;
+    fp__auth_secret_t *s = secret();
+    framed_rx_t sv = {0}, cl = {0};
+    fp__tp_params_t sp = {.transports = "tcp", .secret = s, .role = 2,
+                          .executors = 1, .log_level = FP_LOG_OFF,
+                          .handlers = {.arg = &sv, .on_ready = framed_ready,
+                                       .on_closed = framed_closed,
+                                       .on_message = framed_message}};
+    fp__tp_params_t cp = {.transports = "tcp", .secret = s,
+                          .log_level = FP_LOG_OFF,
+                          .handlers = {.arg = &cl, .on_ready = framed_ready,
+                                       .on_closed = framed_closed}};
+    fp__tp_t *srv = NULL, *cli = NULL;
+    assert_int_equal(fp__tp_create(&sp, &srv), FP_OK);
+    assert_int_equal(fp__tp_create(&cp, &cli), FP_OK);
+    uint16_t port = 0;
+    assert_int_equal(fp__tp_listen(srv, "127.0.0.1", 0, &port), FP_OK);
+    fp__tp_conn_t *a = NULL;
+    assert_int_equal(fp__tp_connect(cli, "127.0.0.1", port, &a), FP_OK);
+    pump(srv, cli, NULL, &cl.ready, 1);
+    pump(srv, cli, NULL, &sv.ready, 1);
+
+    enum { LEN = 3000 };
+    static unsigned char buf[FP__TP_HEADROOM + LEN];
+    unsigned char *payload = buf + FP__TP_HEADROOM;
+    for (size_t i = 0; i < LEN; i++)
+        payload[i] = (unsigned char)(i * 7 + 1);
+    fp__tp_mem_t *mem = NULL;
+    assert_int_equal(fp__tp_mem_get(cli, buf, sizeof(buf), &mem), FP_OK);
+    fp__wire_msg_t m;
+    memset(&m, 0, sizeof(m));
+    m.hdr.type = FP__WIRE_BULK;
+    m.hdr.pool = 1;
+    m.u.bulk.kind = FP__WIRE_BULK_ARG;
+    m.u.bulk.task_id = 5;
+    m.u.bulk.attempt = 1;
+    m.u.bulk.total = LEN;
+    m.u.bulk.len = LEN;
+    assert_int_equal(fp__tp_send_framed(a, &m, payload, LEN, mem, NULL, NULL),
+                     FP_OK);
+    pump(srv, cli, NULL, &sv.messages, 1);
+    assert_int_equal(sv.len, LEN);
+    assert_memory_equal(sv.data, payload, LEN);
+    /* it went framed: the 64-byte BULK header sits in the headroom */
+    const unsigned char *h = payload - 64;
+    assert_int_equal(fp__wire_framed_hdr_len(h, 64 + LEN), 64);
+    assert_memory_equal(h, "FPWR", 4);
+
+    /* a framed message with a forged route token, then a short message
+     * with no header: nobody to blame, dropped and counted */
+    uint64_t dropped = srv->dropped;
+    static unsigned char forged[64 + 8];
+    memcpy(forged, h, 64);
+    forged[24] ^= 0x5a; /* route, PROTOCOL.md §3 */
+    assert_int_equal(fp__tp_send_raw(a, NULL, 0, forged, sizeof(forged),
+                                     NULL, NULL),
+                     FP_OK);
+    static const unsigned char shortmsg[10] = {1, 2, 3};
+    assert_int_equal(fp__tp_send_raw(a, NULL, 0, shortmsg, sizeof(shortmsg),
+                                     NULL, NULL),
+                     FP_OK);
+    /* then a good one again, which must come after them */
+    m.u.bulk.task_id = 6;
+    payload[0] ^= 0xff;
+    assert_int_equal(fp__tp_send_framed(a, &m, payload, LEN, mem, NULL, NULL),
+                     FP_OK);
+    pump(srv, cli, NULL, &sv.messages, 2);
+    assert_memory_equal(sv.data, payload, LEN);
+    assert_true(srv->dropped == dropped + 2);
+    assert_int_equal(sv.closed, 0);
+    assert_int_equal(cl.closed, 0);
+    fp__tp_stats_t st;
+    fp__tp_get_stats(srv, &st);
+    assert_int_equal(st.seq_gaps, 0);
+
+    fp__tp_mem_put(mem);
+    fp__tp_destroy(cli);
+    fp__tp_destroy(srv);
+    fp__auth_secret_free(s);
+}
+
 /* The endpoint table under churn with ever new endpoints: deleted slots
  * must be reclaimed, or the table fills with them and a lookup of an
  * endpoint that is not there never ends (this test would then time out). */
@@ -521,6 +642,7 @@ int main(void)
         cmocka_unit_test(test_connection_churn),
         cmocka_unit_test(test_ep_table_churn),
         cmocka_unit_test(test_route_tokens),
+        cmocka_unit_test(test_framed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

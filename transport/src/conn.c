@@ -52,14 +52,18 @@ static fp_status_t send_ctl(fp__tp_conn_t *c, fp__wire_msg_t *msg)
 {
     char reason[160];
     size_t hl, pl, len;
-    msg->hdr.seq = c->seq + 1; /* taken only if the send goes (note_seq) */
+    /* the number is taken now (an inline completion may send again) and
+     * given back if nothing went: the receiver counts skipped ones */
+    msg->hdr.seq = ++c->seq;
     msg->hdr.route = c->peer_route;
     fp_status_t st = fp__wire_size(msg, &hl, &pl, reason, sizeof(reason));
     if (st != FP_OK)
         goto err;
     unsigned char *b = malloc(hl + pl); /* header then payload */
-    if (b == NULL)
+    if (b == NULL) {
+        c->seq--;
         return FP_ERR_NOMEM;
+    }
     st = fp__wire_encode(b, hl + pl, msg, &len, reason, sizeof(reason));
     if (st != FP_OK) {
         free(b);
@@ -67,12 +71,13 @@ static fp_status_t send_ctl(fp__tp_conn_t *c, fp__wire_msg_t *msg)
     }
     c->tp->stats.bytes_copied += pl; /* encoding copied the payload in */
     st = fp__tp_send_raw(c, b, hl, pl ? b + hl : NULL, pl, ctl_sent, b);
-    if (st != FP_OK)
+    if (st != FP_OK) { /* no callback ran: nothing else was sent since */
         free(b);
-    else
-        c->seq++;
+        c->seq--;
+    }
     return st;
 err:
+    c->seq--;
     fp__tp_log(c->tp, FP_LOG_ERROR, "cannot encode %s: %s",
                fp__wire_type_name(msg->hdr.type), reason);
     return st;
@@ -437,19 +442,22 @@ fp_status_t fp__tp_send_mem(fp__tp_conn_t *c, fp__wire_msg_t *msg,
     size_t hl;
     if (c->state != FP__CONN_READY)
         return c->state == FP__CONN_CLOSED ? FP_ERR_CLOSED : FP_ERR_STATE;
-    msg->hdr.seq = c->seq + 1;
+    msg->hdr.seq = ++c->seq;
     msg->hdr.route = c->peer_route;
     fp_status_t st =
         fp__wire_encode_header(hdr, sizeof(hdr), msg, &hl, reason,
                                sizeof(reason));
     if (st != FP_OK) {
+        c->seq--;
         fp__tp_log(c->tp, FP_LOG_ERROR, "cannot send %s: %s",
                    fp__wire_type_name(msg->hdr.type), reason);
         return st;
     }
+    /* c may be gone once this returns FP_OK (an inline completion callback
+     * may close it): touch it only on error, when no callback ran */
     st = fp__tp_send_raw_mem(c, hdr, hl, payload, len, mem, cb, user_data);
-    if (st == FP_OK)
-        c->seq++; /* the receiver checks that none is skipped */
+    if (st != FP_OK)
+        c->seq--;
     return st;
 }
 
@@ -469,12 +477,13 @@ fp_status_t fp__tp_send_framed(fp__tp_conn_t *c, fp__wire_msg_t *msg,
     size_t hl;
     if (c->state != FP__CONN_READY)
         return c->state == FP__CONN_CLOSED ? FP_ERR_CLOSED : FP_ERR_STATE;
-    msg->hdr.seq = c->seq + 1;
+    msg->hdr.seq = ++c->seq;
     msg->hdr.route = c->peer_route;
     fp_status_t st =
         fp__wire_encode_header(hdr, sizeof(hdr), msg, &hl, reason,
                                sizeof(reason));
     if (st != FP_OK) {
+        c->seq--;
         fp__tp_log(c->tp, FP_LOG_ERROR, "cannot send %s: %s",
                    fp__wire_type_name(msg->hdr.type), reason);
         return st;
@@ -483,8 +492,8 @@ fp_status_t fp__tp_send_framed(fp__tp_conn_t *c, fp__wire_msg_t *msg,
     memcpy(frame, hdr, hl);
     st = fp__tp_send_raw_mem(c, NULL, 0, frame, hl + len, mem, cb,
                              user_data);
-    if (st == FP_OK)
-        c->seq++;
+    if (st != FP_OK)
+        c->seq--;
     return st;
 }
 

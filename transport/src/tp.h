@@ -170,7 +170,9 @@ fp_status_t fp__tp_send_mem(fp__tp_conn_t *conn, fp__wire_msg_t *msg,
  * with it as one contiguous block, so the receiver finds the header in the
  * cache line UCX has just read instead of after the payload (UCX 1.13 puts
  * a user header there).  Payloads >= rndv_threshold go as fp__tp_send_mem
- * sends them. */
+ * sends them.  The headroom holds this message's header until the send
+ * completes: a buffer may not be sent framed again (to this or any other
+ * connection) before that, or the later header overwrites the earlier. */
 fp_status_t fp__tp_send_framed(fp__tp_conn_t *conn, fp__wire_msg_t *msg,
                                void *payload, size_t len,
                                const fp__tp_mem_t *mem, fp__tp_send_cb_t cb,
