@@ -20,10 +20,11 @@ RAW_HDR=${RAW_HDR:-64}   # AM header bytes for the "raw, same header" column (BU
 PY=/usr/bin/python3
 command -v ucx_perftest >/dev/null || { echo "ucx_perftest missing (apt-get install ucx-utils)"; exit 1; }
 
-if [ ! -x "$BUILD/benchmarks/transport/bench_transport" ]; then
+# always bring the build up to date: an old binary measures old code
+if [ ! -f "$BUILD/CMakeCache.txt" ]; then
   cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DFP_BUILD_TESTS=OFF >/dev/null
-  cmake --build "$BUILD" -j"$(nproc)" --target bench_transport
 fi
+cmake --build "$BUILD" -j"$(nproc)" --target bench_transport >/dev/null
 BT="$BUILD/benchmarks/transport/bench_transport"
 out=$(mktemp -d /tmp/fp-tpbench-XXXXXX)
 trap 'rm -rf "$out"' EXIT
