@@ -29,9 +29,9 @@
  * sends one after heartbeat_interval without any other traffic), GOODBYE and
  * fatal ERROR close, and every other message goes to the layer above.
  */
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <inttypes.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -432,10 +432,13 @@ fp_status_t fp__tp_send(fp__tp_conn_t *c, fp__wire_msg_t *msg,
     return fp__tp_send_mem(c, msg, payload, len, NULL, cb, user_data);
 }
 
-fp_status_t fp__tp_send_mem(fp__tp_conn_t *c, fp__wire_msg_t *msg,
+/* Number, address and encode `msg`, then send it: split (the header as the
+ * AM header) or, with `frame_end` (== payload, FP__TP_HEADROOM writable
+ * bytes before it), framed. */
+static fp_status_t send_msg(fp__tp_conn_t *c, fp__wire_msg_t *msg,
                             const void *payload, size_t len,
-                            const fp__tp_mem_t *mem, fp__tp_send_cb_t cb,
-                            void *user_data)
+                            unsigned char *frame_end, const fp__tp_mem_t *mem,
+                            fp__tp_send_cb_t cb, void *user_data)
 {
     char reason[160];
     unsigned char hdr[FP__WIRE_HDR_MAX];
@@ -453,12 +456,27 @@ fp_status_t fp__tp_send_mem(fp__tp_conn_t *c, fp__wire_msg_t *msg,
                    fp__wire_type_name(msg->hdr.type), reason);
         return st;
     }
-    /* c may be gone once this returns FP_OK (an inline completion callback
-     * may close it): touch it only on error, when no callback ran */
-    st = fp__tp_send_raw_mem(c, hdr, hl, payload, len, mem, cb, user_data);
+    if (frame_end != NULL) {
+        memcpy(frame_end - hl, hdr, hl);
+        st = fp__tp_send_raw_mem(c, NULL, 0, frame_end - hl, hl + len, mem,
+                                 cb, user_data);
+    } else {
+        st = fp__tp_send_raw_mem(c, hdr, hl, payload, len, mem, cb,
+                                 user_data);
+    }
+    /* c may be gone once the send returned FP_OK (an inline completion
+     * callback may close it): touch it only on error, when none ran */
     if (st != FP_OK)
         c->seq--;
     return st;
+}
+
+fp_status_t fp__tp_send_mem(fp__tp_conn_t *c, fp__wire_msg_t *msg,
+                            const void *payload, size_t len,
+                            const fp__tp_mem_t *mem, fp__tp_send_cb_t cb,
+                            void *user_data)
+{
+    return send_msg(c, msg, payload, len, NULL, mem, cb, user_data);
 }
 
 fp_status_t fp__tp_send_framed(fp__tp_conn_t *c, fp__wire_msg_t *msg,
@@ -470,31 +488,9 @@ fp_status_t fp__tp_send_framed(fp__tp_conn_t *c, fp__wire_msg_t *msg,
         return FP_ERR_INVALID;
     /* a rendezvous payload goes straight into the receiver's buffer: its
      * header travels in UCX's request-to-send, not in front of it */
-    if (len >= c->tp->rndv_threshold)
-        return fp__tp_send_mem(c, msg, payload, len, mem, cb, user_data);
-    char reason[160];
-    unsigned char hdr[FP__WIRE_HDR_MAX];
-    size_t hl;
-    if (c->state != FP__CONN_READY)
-        return c->state == FP__CONN_CLOSED ? FP_ERR_CLOSED : FP_ERR_STATE;
-    msg->hdr.seq = ++c->seq;
-    msg->hdr.route = c->peer_route;
-    fp_status_t st =
-        fp__wire_encode_header(hdr, sizeof(hdr), msg, &hl, reason,
-                               sizeof(reason));
-    if (st != FP_OK) {
-        c->seq--;
-        fp__tp_log(c->tp, FP_LOG_ERROR, "cannot send %s: %s",
-                   fp__wire_type_name(msg->hdr.type), reason);
-        return st;
-    }
-    unsigned char *frame = (unsigned char *)payload - hl;
-    memcpy(frame, hdr, hl);
-    st = fp__tp_send_raw_mem(c, NULL, 0, frame, hl + len, mem, cb,
-                             user_data);
-    if (st != FP_OK)
-        c->seq--;
-    return st;
+    bool framed = len < c->tp->rndv_threshold;
+    return send_msg(c, msg, payload, len, framed ? payload : NULL, mem, cb,
+                    user_data);
 }
 
 void fp__tp_goodbye(fp__tp_conn_t *c)

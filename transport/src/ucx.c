@@ -348,7 +348,9 @@ fp_status_t fp__tp_send_raw_mem(fp__tp_conn_t *c, const void *header,
                                           header_len,
                                           payload, len, &param);
     tp->stats.msgs_sent++;
-    tp->stats.bytes_sent += len;
+    /* payload bytes, as bytes_received counts them: not a framed header */
+    tp->stats.bytes_sent +=
+        header_len != 0 ? len : len - fp__wire_framed_hdr_len(payload, len);
     c->last_sent = tp->now;
     if (sp == NULL) { /* completed inline: the callback is NOT called */
         send_req_unlink(r);
