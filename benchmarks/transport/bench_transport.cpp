@@ -99,17 +99,7 @@ fp__tp_t *make_tp(const char *transport, uint8_t role,
 
 fp__wire_msg_t bulk_msg(uint8_t kind, uint64_t id, uint8_t index, size_t len)
 {
-    fp__wire_msg_t m;
-    std::memset(&m, 0, sizeof(m));
-    m.hdr.type = FP__WIRE_BULK;
-    m.hdr.pool = 1;
-    m.u.bulk.kind = kind;
-    m.u.bulk.task_id = id;
-    m.u.bulk.attempt = 1;
-    m.u.bulk.index = index;
-    m.u.bulk.total = len;
-    m.u.bulk.len = len;
-    return m;
+    return fp__wire_bulk_whole(1, kind, id, 1, index, len);
 }
 
 // ---- the server (a child process) -------------------------------------------

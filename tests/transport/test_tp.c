@@ -499,15 +499,7 @@ static void test_framed(void **state)
         payload[i] = (unsigned char)(i * 7 + 1);
     fp__tp_mem_t *mem = NULL;
     assert_int_equal(fp__tp_mem_get(cli, buf, sizeof(buf), &mem), FP_OK);
-    fp__wire_msg_t m;
-    memset(&m, 0, sizeof(m));
-    m.hdr.type = FP__WIRE_BULK;
-    m.hdr.pool = 1;
-    m.u.bulk.kind = FP__WIRE_BULK_ARG;
-    m.u.bulk.task_id = 5;
-    m.u.bulk.attempt = 1;
-    m.u.bulk.total = LEN;
-    m.u.bulk.len = LEN;
+    fp__wire_msg_t m = fp__wire_bulk_whole(1, FP__WIRE_BULK_ARG, 5, 1, 0, LEN);
     assert_int_equal(fp__tp_send_framed(a, &m, payload, LEN, mem, NULL, NULL),
                      FP_OK);
     pump(srv, cli, NULL, &sv.messages, 1);

@@ -145,15 +145,8 @@ static void echo_back(fp__tp_conn_t *c, const fp__wire_bulk_t *b, void *buf)
     e->buf = buf;
     e->len = b->index == 1 ? 1 : b->len; /* index 1: acknowledge only */
     fp__tp_conn_ref(c);
-    fp__wire_msg_t m;
-    memset(&m, 0, sizeof(m));
-    m.hdr.type = FP__WIRE_BULK;
-    m.hdr.pool = 1;
-    m.u.bulk.kind = FP__WIRE_BULK_RESULT;
-    m.u.bulk.task_id = b->task_id;
-    m.u.bulk.attempt = b->attempt;
-    m.u.bulk.total = e->len;
-    m.u.bulk.len = e->len;
+    fp__wire_msg_t m = fp__wire_bulk_whole(1, FP__WIRE_BULK_RESULT, b->task_id,
+                                           b->attempt, 0, e->len);
     fp_status_t st = send_payload(c, &m, buf, e->len, echo_sent, e);
     if (st != FP_OK) {
         fprintf(stderr, "server: echo send failed: %s\n", fp_status_string(st));
@@ -280,15 +273,7 @@ static void sent_ignore(void *ud, fp_status_t st)
 static fp_status_t send_arg(const void *buf, size_t len, uint64_t id,
                             int *errs)
 {
-    fp__wire_msg_t m;
-    memset(&m, 0, sizeof(m));
-    m.hdr.type = FP__WIRE_BULK;
-    m.hdr.pool = 1;
-    m.u.bulk.kind = FP__WIRE_BULK_ARG;
-    m.u.bulk.task_id = id;
-    m.u.bulk.attempt = 1;
-    m.u.bulk.total = len;
-    m.u.bulk.len = len;
+    fp__wire_msg_t m = fp__wire_bulk_whole(1, FP__WIRE_BULK_ARG, id, 1, 0, len);
     return send_payload(S.conn, &m, (void *)buf, len, sent_ignore, errs);
 }
 
@@ -372,16 +357,7 @@ static int run_fail_sends(void)
     size_t len = 64u << 20;
     unsigned char *buf = calloc(1, len);
     send_result_t r = {0};
-    fp__wire_msg_t m;
-    memset(&m, 0, sizeof(m));
-    m.hdr.type = FP__WIRE_BULK;
-    m.hdr.pool = 1;
-    m.u.bulk.kind = FP__WIRE_BULK_ARG;
-    m.u.bulk.task_id = 1;
-    m.u.bulk.attempt = 1;
-    m.u.bulk.index = 1;
-    m.u.bulk.total = len;
-    m.u.bulk.len = len;
+    fp__wire_msg_t m = fp__wire_bulk_whole(1, FP__WIRE_BULK_ARG, 1, 1, 1, len);
     fp_status_t st = S.conn != NULL
                          ? fp__tp_send(S.conn, &m, buf, len, record_send, &r)
                          : FP_ERR_CLOSED;
@@ -522,15 +498,7 @@ static int rogue_send(const char *kind)
         hdr[5] = 99;
     } else if (strcmp(kind, "before-auth") == 0) {
         /* a valid BULK ARG, before the handshake has finished */
-        fp__wire_msg_t m;
-        memset(&m, 0, sizeof(m));
-        m.hdr.type = FP__WIRE_BULK;
-        m.hdr.pool = 1;
-        m.u.bulk.kind = FP__WIRE_BULK_ARG;
-        m.u.bulk.task_id = 1;
-        m.u.bulk.attempt = 1;
-        m.u.bulk.total = 8;
-        m.u.bulk.len = 8;
+        fp__wire_msg_t m = fp__wire_bulk_whole(1, FP__WIRE_BULK_ARG, 1, 1, 0, 8);
         char why[200];
         if (fp__wire_encode_header(hdr, sizeof(hdr), &m, &hl, why,
                                    sizeof(why)) != FP_OK) {

@@ -68,6 +68,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "fastpool/status.h"
 
@@ -249,6 +250,26 @@ typedef struct fp__wire_msg {
         fp__wire_bulk_t bulk;           /* BULK */
     } u; /* AUTH_OK and POOL_CLOSE have no body */
 } fp__wire_msg_t;
+
+/* A BULK message that carries a whole object of `len` bytes as its one
+ * chunk (offset 0); everything else zero. */
+static inline fp__wire_msg_t fp__wire_bulk_whole(uint32_t pool, uint8_t kind,
+                                                 uint64_t task_id,
+                                                 uint32_t attempt,
+                                                 uint8_t index, uint64_t len)
+{
+    fp__wire_msg_t m;
+    memset(&m, 0, sizeof(m));
+    m.hdr.type = FP__WIRE_BULK;
+    m.hdr.pool = pool;
+    m.u.bulk.kind = kind;
+    m.u.bulk.task_id = task_id;
+    m.u.bulk.attempt = attempt;
+    m.u.bulk.index = index;
+    m.u.bulk.total = len;
+    m.u.bulk.len = (size_t)len;
+    return m;
+}
 
 /* ---- records ---------------------------------------------------------------- */
 
