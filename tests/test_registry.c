@@ -98,6 +98,53 @@ static void test_name_length(void **state)
     assert_null(fn);
 }
 
+/* A name of FP_NAME_MAX bytes or more can never have been registered: every
+ * call naming it says FP_ERR_NOT_FOUND, as for any name whose registration
+ * failed (the header's promise), not FP_ERR_INVALID. */
+static void test_long_name_not_found(void **state)
+{
+    (void)state;
+    char name[FP_NAME_MAX + 40];
+    memset(name, 'q', sizeof(name) - 1);
+    name[sizeof(name) - 1] = '\0';
+    fp_task_fn_t fn = NULL;
+    assert_status(fp_task_lookup(name, &fn), FP_ERR_NOT_FOUND);
+    assert_status(fp_task_lookup("", &fn), FP_ERR_NOT_FOUND);
+
+    fp_context_t *ctx;
+    fp_pool_t *pool;
+    assert_ok(fp_context_create(NULL, &ctx));
+    fp_pool_params_t pp = {.executors = 2};
+    assert_ok(fp_pool_create(ctx, &pp, &pool, NULL));
+    int in[4] = {1, 2, 3, 4}, out[4];
+    fp_error_t err;
+    assert_status(fp_map(pool, name, in, sizeof(int), 4, out, sizeof(int),
+                         NULL, &err),
+                  FP_ERR_NOT_FOUND);
+    fp_array_t arr = {in, sizeof(int)};
+    assert_status(fp_starmap(pool, name, &arr, 1, 4, out, sizeof(int), NULL,
+                             &err),
+                  FP_ERR_NOT_FOUND);
+    fp_future_t *f;
+    assert_status(fp_map_async(pool, name, in, sizeof(int), 4, out,
+                               sizeof(int), NULL, &f),
+                  FP_ERR_NOT_FOUND);
+    assert_status(fp_apply(pool, name, NULL, 0, NULL, &err), FP_ERR_NOT_FOUND);
+    assert_status(fp_apply_async(pool, name, NULL, 0, NULL, &f),
+                  FP_ERR_NOT_FOUND);
+    fp_iter_t *it;
+    assert_status(fp_imap(pool, name, in, sizeof(int), 4, sizeof(int), NULL,
+                          &it),
+                  FP_ERR_NOT_FOUND);
+    assert_status(fp_imap_unordered(pool, name, in, sizeof(int), 4,
+                                    sizeof(int), NULL, &it),
+                  FP_ERR_NOT_FOUND);
+    assert_ok(fp_pool_destroy(pool));
+    fp_pool_params_t wp = {.executors = 1, .worker_class = name};
+    assert_status(fp_pool_create(ctx, &wp, &pool, &err), FP_ERR_NOT_FOUND);
+    fp_context_destroy(ctx);
+}
+
 static void test_invalid_args(void **state)
 {
     (void)state;
@@ -242,6 +289,7 @@ int main(void)
         cmocka_unit_test(test_not_found),
         cmocka_unit_test(test_name_length),
         cmocka_unit_test(test_invalid_args),
+        cmocka_unit_test(test_long_name_not_found),
         cmocka_unit_test(test_concurrent),
         cmocka_unit_test(test_worker_class_register),
         cmocka_unit_test(test_worker_class_copied),
