@@ -7,6 +7,7 @@ PACKAGES=(
   build-essential cmake pkg-config git
   libucx-dev ucx-utils          # transport (UCX 1.13) and ucx_perftest
   libhwloc-dev                  # topology and pinning
+  libudev-dev                   # hwloc.pc names -ludev for static links
   libconfig-dev                 # cluster files
   libssl-dev                    # vetted crypto (HMAC, SHA-1 for UTS)
   libcmocka-dev                 # unit tests

@@ -42,7 +42,7 @@
 #include <string>
 #include <vector>
 
-#include "tp.h"
+#include "transport/tp.h"
 
 namespace {
 

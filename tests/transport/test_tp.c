@@ -11,7 +11,7 @@
 
 #include "tp.h"
 #include "tp_conn.h" /* white-box: the endpoint table */
-#include "tpconf.h"
+#include "common/settings.h"
 
 static const char secret_bytes[] = "unit-test secret with enough bytes";
 
@@ -167,11 +167,12 @@ static void test_config_file(void **state)
     unlink(path);
 
     /* the reason names the file, the line and the key */
-    fp__tp_config_t c;
+    fp__config_t *c = NULL;
     char why[400];
     path = write_conf("\ntransport = {\n  busy_poll = \"yes\";\n};\n");
-    assert_int_equal(fp__tp_config_load(path, &c, why, sizeof(why)),
+    assert_int_equal(fp__config_load(path, &c, why, sizeof(why)),
                      FP_ERR_CONFIG);
+    assert_null(c);
     assert_non_null(strstr(why, ":3: transport.busy_poll: must be true or"));
     unlink(path);
     fp__auth_secret_free(s);

@@ -26,6 +26,7 @@
 #include <stdint.h>
 
 #include "fastpool/export.h"
+#include "fastpool/log.h"
 #include "fastpool/status.h"
 
 #ifdef __cplusplus
@@ -80,21 +81,6 @@ typedef struct fp_error {
 /* ------------------------------------------------------------------------ */
 /* Logging and context                                                       */
 /* ------------------------------------------------------------------------ */
-
-typedef enum fp_log_level {
-    FP_LOG_DEFAULT = 0, /* FP_LOG_LEVEL from the environment, else WARN */
-    FP_LOG_ERROR = 1,
-    FP_LOG_WARN = 2,
-    FP_LOG_INFO = 3,
-    FP_LOG_DEBUG = 4,
-    FP_LOG_TRACE = 5,
-    FP_LOG_OFF = 6
-} fp_log_level_t;
-
-/* A user log sink.  Called on whichever thread logs, possibly concurrently;
- * `msg` is valid only during the call. */
-typedef void (*fp_log_fn_t)(fp_log_level_t level, const char *msg,
-                            void *user_data);
 
 typedef struct fp_context_params {
     fp_log_level_t log_level; /* 0: FP_LOG_LEVEL env ("error".."trace") or warn */

@@ -4,7 +4,7 @@
 #define FP_CORE_TOPO_H
 
 #include "fastpool/fastpool.h"
-#include "log.h"
+#include "common/log.h"
 
 typedef struct fp__topo fp__topo_t;
 

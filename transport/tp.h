@@ -22,7 +22,8 @@
 #include <stdint.h>
 
 #include "auth.h"
-#include "fastpool/fastpool.h"
+#include "fastpool/log.h"
+#include "fastpool/status.h"
 #include "wire.h"
 
 #ifdef __cplusplus
@@ -70,7 +71,7 @@ typedef struct fp__tp_handlers {
 
 typedef struct fp__tp_params {
     /* Settings left 0/NULL here come from FP_TRANSPORT (transports only),
-     * then from the config file's `transport` group (tpconf.c), then from
+     * then from the config file's `transport` group (common/settings.h), then from
      * the defaults below. */
     const char *config_file;  /* NULL: $FP_CONFIG if set; "": none */
     const char *transports;   /* NULL/"auto", or "shm", "tcp", "shm,tcp",

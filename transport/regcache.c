@@ -25,6 +25,7 @@
 #include <string.h>
 
 #include "tp_conn.h"
+#include "ucx_api.h"
 
 struct fp__tp_mem {
     fp__tp_mem_t *prev, *next; /* LRU list: head = most recently used */
@@ -62,7 +63,7 @@ static void lru_push_front(fp__tp_t *tp, fp__tp_mem_t *m)
 
 static void mem_destroy(fp__tp_t *tp, fp__tp_mem_t *m)
 {
-    ucp_mem_unmap(tp->context, m->memh);
+    fp__ucx.mem_unmap(tp->context, m->memh);
     tp->reg_entries--;
     tp->reg_bytes -= m->len;
     free(m);
@@ -111,11 +112,11 @@ fp_status_t fp__tp_mem_get(fp__tp_t *tp, void *addr, size_t len,
     mp.address = addr;
     mp.length = len;
     mp.memory_type = UCS_MEMORY_TYPE_HOST;
-    ucs_status_t s = ucp_mem_map(tp->context, &mp, &m->memh);
+    ucs_status_t s = fp__ucx.mem_map(tp->context, &mp, &m->memh);
     if (s != UCS_OK) {
         free(m);
         fp__tp_log(tp, FP_LOG_WARN, "cannot register %zu bytes at %p: %s",
-                   len, addr, ucs_status_string(s));
+                   len, addr, fp__ucx.status_string(s));
         return s == UCS_ERR_NO_MEMORY ? FP_ERR_NOMEM : FP_ERR_IO;
     }
     m->tp = tp;

@@ -1,15 +1,23 @@
-/* Logging (internal).  A disabled level costs one load and a compare. */
-#ifndef FP_CORE_LOG_H
-#define FP_CORE_LOG_H
+/* Logging, shared by every layer.  A disabled level costs one load and a
+ * compare.  The level of the process default comes from FP_LOG_LEVEL, parsed
+ * in one place (settings.c). */
+#ifndef FP_COMMON_LOG_H
+#define FP_COMMON_LOG_H
 
-#include "fastpool/fastpool.h"
+#include "fastpool/log.h"
 
-/* Where a log line goes.  A context carries one; NULL means the process
- * default (stderr, level from FP_LOG_LEVEL, default warn). */
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Where a log line goes.  A context or a transport carries one; NULL means
+ * the process default (stderr, level from FP_LOG_LEVEL, default warn). */
 typedef struct fp__logger {
     fp_log_level_t level; /* highest level printed; 0 (FP_LOG_OFF): none */
-    fp_log_fn_t fn;
+    fp_log_fn_t fn;       /* NULL: stderr */
     void *user_data;
+    const char *tag;      /* NULL, or a name printed on stderr lines (the
+                             transport instance); not given to fn */
 } fp__logger_t;
 
 /* The `level` field for a configured level: FP_LOG_OFF prints nothing. */
@@ -21,9 +29,10 @@ static inline fp_log_level_t fp__log_threshold(fp_log_level_t configured)
 /* The process default, its level read from FP_LOG_LEVEL on first use. */
 const fp__logger_t *fp__log_default(void);
 
-/* Parse "error", "warn", "info", "debug", "trace", "off" (or 1..6);
- * FP_LOG_DEFAULT if not recognised. */
-fp_log_level_t fp__log_parse_level(const char *s);
+/* A logger for `configured` (FP_LOG_DEFAULT: the process default's level)
+ * with the given sink. */
+void fp__log_init(fp__logger_t *lg, fp_log_level_t configured, fp_log_fn_t fn,
+                  void *user_data, const char *tag);
 
 void fp__log_emit(const fp__logger_t *lg, fp_log_level_t level,
                   const char *fmt, ...) FP_PRINTF(3, 4);
@@ -39,5 +48,10 @@ void fp__log_emit(const fp__logger_t *lg, fp_log_level_t level,
 #define fp__warn(lg, ...) fp__log(lg, FP_LOG_WARN, __VA_ARGS__)
 #define fp__info(lg, ...) fp__log(lg, FP_LOG_INFO, __VA_ARGS__)
 #define fp__debug(lg, ...) fp__log(lg, FP_LOG_DEBUG, __VA_ARGS__)
+#define fp__trace(lg, ...) fp__log(lg, FP_LOG_TRACE, __VA_ARGS__)
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

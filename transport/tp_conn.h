@@ -1,14 +1,64 @@
-/* Private structures of the UCX transport, shared by ucx.c (UCX plumbing)
- * and conn.c (the connection protocol: handshake, heartbeats, gating). */
+/*
+ * Private structures of the UCX transport, shared by its files:
+ *
+ *   ucx_api.c    UCX loaded on first use; the program's signals kept
+ *   tp.c         an instance: settings, UCX context and worker, teardown
+ *   endpoint.c   connections, endpoints, listener, connect, close
+ *   send.c       sends (split and framed forms), recycled requests
+ *   recv.c       the active-message handler, rendezvous receives
+ *   progress.c   posted closures, timers, progress rounds, the thread
+ *   route_map.c  endpoint -> connection and route token -> connection
+ *   conn.c       the connection protocol: handshake, heartbeats, gating
+ *   regcache.c   the registration cache
+ *   auth.c, wire.c  authentication and the wire format (no UCX)
+ *
+ * Design note.
+ *
+ * One UCX context and one worker per instance, used in UCS_THREAD_MODE_SINGLE
+ * from one progress context only: the progress thread (fp__tp_start) or the
+ * caller of fp__tp_progress.  Other threads reach it with fp__tp_post(),
+ * which queues a closure and signals the worker (ucp_worker_signal makes the
+ * worker's event fd readable).  Keeping UCX single-threaded avoids the lock
+ * UCX takes on every call in MULTI mode.
+ *
+ * One active-message id carries every message.  Eager messages go in the
+ * framed form when the sender left headroom (the header in front of the
+ * payload, one contiguous block, PROTOCOL.md §3.2), otherwise split: the
+ * header as the AM header (<= 64 bytes, copied into the send request
+ * because UCX 1.13 needs it valid until completion), the payload as the AM
+ * data.  Payloads at or above rndv_threshold are sent with
+ * UCP_AM_SEND_FLAG_RNDV; the receiver picks their destination in on_bulk and
+ * UCX writes them there (ucp_am_recv_data_nbx): zero copies in fastpool on
+ * either side.
+ *
+ * Which connection a message belongs to: during the handshake the sender
+ * sets UCP_AM_SEND_FLAG_REPLY and the receiver looks UCX's reply endpoint
+ * up (by_ep); once the peer's HELLO is in, every message carries the
+ * receiver's random route token (told in HELLO) and the reply flag is off,
+ * which skips UCX's per-message endpoint-id lookup (by_route).
+ *
+ * Endpoints use UCP_ERR_HANDLING_MODE_PEER so a dead peer is reported at once
+ * (ep error callback).  That mode makes UCX 1.13 drop shared memory and
+ * same-host zero-copy unless UCX_MM_ERROR_HANDLING=y and
+ * UCX_CMA_MEMORY_INVALIDATE=y, so we set both (unless the user did).  A hung
+ * peer is not detected by UCX: each connection sends a heartbeat after
+ * `heartbeat_interval` without traffic and is force-closed after
+ * `peer_deadline` without hearing anything.
+ */
 #ifndef FP_TRANSPORT_TP_CONN_H
 #define FP_TRANSPORT_TP_CONN_H
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <time.h>
 #include <ucp/api/ucp.h>
 
 #include "auth.h"
+#include "common/log.h"
 #include "tp.h"
+
+/* The one active-message id every message travels on. */
+#define FP__TP_AM_ID 7
 
 typedef enum fp__conn_state {
     FP__CONN_HANDSHAKE = 0, /* HELLO/PROOF exchange in progress */
@@ -61,9 +111,8 @@ struct post_item;
 
 struct fp__tp {
     char name[32];
-    fp_log_fn_t log_fn;
-    void *log_user_data;
-    fp_log_level_t log_level;
+    fp__logger_t log; /* tagged with `name` */
+    bool keep_signals; /* FP_UCX_SIGNALS: UCX's signal handlers stay */
     fp__tp_handlers_t handlers;
     bool busy_poll;
     size_t rndv_threshold;
@@ -98,7 +147,7 @@ struct fp__tp {
     uint64_t rounds; /* progress rounds, for the clock-reading cadence */
     fp__tp_stats_t stats;
 
-    struct send_req *free_reqs; /* recycled send requests (ucx.c) */
+    struct send_req *free_reqs; /* recycled send requests (send.c) */
     size_t nfree_reqs;
 
     /* registration cache (regcache.c) */
@@ -106,11 +155,29 @@ struct fp__tp {
     size_t reg_entries, reg_bytes, reg_max_entries, reg_max_bytes;
 };
 
-void fp__tp_log(const fp__tp_t *tp, fp_log_level_t lvl, const char *fmt, ...)
-    FP_PRINTF(3, 4);
-double fp__tp_now(void);
+#define fp__tp_log(tp, lvl, ...) fp__log(&(tp)->log, (lvl), __VA_ARGS__)
 
-/* ucx.c */
+/* The progress loop reads the clock on every round, so it reads the cheap
+ * coarse clock (a few ms resolution; heartbeats and deadlines are counted
+ * in seconds).  The precise one showed up as 60% of a busy-poll profile on
+ * our VMs, whose clock source makes clock_gettime slow. */
+static inline double fp__tp_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* recv.c: the active-message handler */
+ucs_status_t fp__tp_am_recv(void *arg, const void *header, size_t header_len,
+                            void *data, size_t length,
+                            const ucp_am_recv_param_t *param);
+
+/* progress.c: run closures posted from other threads */
+int fp__tp_run_posted(fp__tp_t *tp);
+
+/* send.c */
+void fp__tp_send_reqs_free(fp__tp_t *tp);
 fp_status_t fp__tp_send_raw(fp__tp_conn_t *c, const void *header,
                             size_t header_len, const void *payload, size_t len,
                             fp__tp_send_cb_t cb, void *user_data);
@@ -119,7 +186,7 @@ fp_status_t fp__tp_send_raw_mem(fp__tp_conn_t *c, const void *header,
                                 size_t len, const fp__tp_mem_t *mem,
                                 fp__tp_send_cb_t cb, void *user_data);
 
-/* regcache.c */
+/* regcache.c, route_map.c, endpoint.c */
 ucp_mem_h fp__tp_mem_handle(const fp__tp_mem_t *m, const void *addr,
                             size_t len);
 void fp__tp_regcache_clear(fp__tp_t *tp);

@@ -49,6 +49,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/settings.h"
 #include "registry.h"
 
 _Static_assert(sizeof(fp__job_t) <= sizeof(fp_frame_t),
@@ -508,18 +509,6 @@ static void *executor_main(void *arg)
 
 /* ---- pool lifecycle ----------------------------------------------------- */
 
-static unsigned env_unsigned(const char *name, unsigned dflt)
-{
-    const char *s = getenv(name);
-    if (s == NULL || *s == '\0')
-        return dflt;
-    char *end;
-    unsigned long v = strtoul(s, &end, 10);
-    if (*end != '\0' || v == 0 || v > 4096)
-        return dflt;
-    return (unsigned)v;
-}
-
 static void pool_free(fp_pool_t *pool)
 {
     if (pool->exec != NULL) {
@@ -612,15 +601,23 @@ fp_status_t fp_pool_create(fp_context_t *ctx, const fp_pool_params_t *params,
         pool->init_size = params->init_data.size;
     }
 
+    /* what the code says, else FP_EXECUTORS / FP_PIN, else the config
+     * file ($FP_CONFIG, group `pool`), else one pinned executor per core */
+    const fp__config_t *conf = NULL;
+    status = fp__config_default(&conf, msg, sizeof(msg));
+    if (status != FP_OK) {
+        fp__error(pool->log, "config: %s", msg);
+        set_error(err, status, 0, msg);
+        goto err_free;
+    }
     pool->n = params->executors != 0
                   ? params->executors
-                  : env_unsigned("FP_EXECUTORS", fp__topo_ncores(ctx->topo));
-    pool->pin = params->pin;
-    if (pool->pin == FP_PIN_DEFAULT) {
-        const char *p = getenv("FP_PIN");
-        pool->pin = p != NULL && strcmp(p, "none") == 0 ? FP_PIN_NONE
-                                                        : FP_PIN_CORE;
-    }
+                  : (unsigned)fp__setting_int(pool->log, FP__SET_EXECUTORS,
+                                              conf, fp__topo_ncores(ctx->topo));
+    pool->pin = params->pin != FP_PIN_DEFAULT
+                    ? params->pin
+                    : (fp_pin_t)fp__setting_enum(pool->log, FP__SET_PIN, conf,
+                                                 FP_PIN_CORE);
 
     pool->exec = calloc(pool->n, sizeof(*pool->exec));
     if (pool->exec == NULL) {

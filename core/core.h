@@ -10,7 +10,7 @@
 
 #include "deque.h"
 #include "fastpool/fastpool.h"
-#include "log.h"
+#include "common/log.h"
 #include "topo.h"
 
 #define FP__LIKELY(x) __builtin_expect(!!(x), 1)

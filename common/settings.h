@@ -1,0 +1,121 @@
+/*
+ * Settings: one table for every layer (settings.c holds it).
+ *
+ * Each setting has a name in the environment (FP_*), a key in a libconfig
+ * file (`group.key`), a kind, bounds and a one-line description.  It is
+ * parsed in one place, here.  Where a value comes from, highest first:
+ *
+ *   1. what the code passes (the caller checks its own params first),
+ *   2. the environment variable,
+ *   3. the config file (the caller's, or the process's: $FP_CONFIG),
+ *   4. the caller's fallback (the documented default).
+ *
+ * A bad environment value is never silently replaced: it gets one warning
+ * (per variable and value) naming the variable, the value, what was
+ * expected and what is used instead, and the next source applies.  Strict
+ * settings (those that choose what the process connects over) refuse a bad
+ * value instead: the getter returns FP_ERR_CONFIG with the reason.  A bad
+ * config file is always refused, with file, line and key.
+ */
+#ifndef FP_COMMON_SETTINGS_H
+#define FP_COMMON_SETTINGS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "common/log.h"
+#include "fastpool/status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* X(id, env, group, key, kind, min, max, doc) — `env` or `group` NULL when
+ * the setting has no such source. */
+#define FP__SETTINGS_TABLE(X)                                                  \
+    X(LOG_LEVEL, "FP_LOG_LEVEL", NULL, NULL, ENUM, 1, 6,                       \
+      "error, warn, info, debug, trace or off (or 1..6); default warn")        \
+    X(EXECUTORS, "FP_EXECUTORS", "pool", "executors", INT, 1, 4096,            \
+      "executors of a pool that asks for 0; default one per core")             \
+    X(PIN, "FP_PIN", "pool", "pin", ENUM, 1, 2,                                \
+      "core (one core per executor, the default) or none")                     \
+    X(CONFIG, "FP_CONFIG", NULL, NULL, STRING, 0, 0,                           \
+      "a libconfig file with settings (this table's groups)")                  \
+    X(TRANSPORTS, "FP_TRANSPORT", "transport", "list", TRANSPORTS, 0, 0,       \
+      "auto, or a comma list of shm, tcp, rc, ud, dc, ...")                    \
+    X(BUSY_POLL, NULL, "transport", "busy_poll", BOOL, 0, 1,                   \
+      "progress thread spins instead of sleeping; default false")              \
+    X(RNDV_THRESHOLD, NULL, "transport", "rndv_threshold", INT, 1,             \
+      1099511627776.0,                                                         \
+      "bytes from which payloads go by zero-copy rendezvous; default 65536")   \
+    X(HEARTBEAT, NULL, "transport", "heartbeat_interval", SECONDS, 0, 86400,   \
+      "seconds of silence before a heartbeat is sent; default 1")              \
+    X(PEER_DEADLINE, NULL, "transport", "peer_deadline", SECONDS, 0, 86400,    \
+      "seconds of silence before a peer is presumed hung; default 10")         \
+    X(UCX_SIGNALS, "FP_UCX_SIGNALS", "transport", "ucx_signals", BOOL, 0, 1,   \
+      "keep UCX's own signal handlers (backtraces on SIGSEGV, SIGHUP "         \
+      "debug action); default false")                                          \
+    X(UCX_LIB, "FP_UCX_LIB", "transport", "ucx_lib", STRING, 0, 0,             \
+      "the UCX library to load on first use; default libucp.so.0")
+
+typedef enum fp__setting_id {
+#define FP__SETTING_ID(id, env, group, key, kind, min, max, doc)               \
+    FP__SET_##id,
+    FP__SETTINGS_TABLE(FP__SETTING_ID)
+#undef FP__SETTING_ID
+    FP__SET_COUNT
+} fp__setting_id_t;
+
+/* A parsed, validated config file. */
+typedef struct fp__config fp__config_t;
+
+/* Read and check `path`: every group this table knows must hold only known
+ * keys with valid values; other groups belong to other layers and are left
+ * alone.  FP_ERR_CONFIG with "file:line: group.key: what" in `reason`. */
+fp_status_t fp__config_load(const char *path, fp__config_t **cfg_p,
+                            char *reason, size_t reason_size);
+void fp__config_free(fp__config_t *cfg);
+const char *fp__config_path(const fp__config_t *cfg);
+
+/* The process's config file ($FP_CONFIG), loaded once per path (the value
+ * may change between calls): *cfg_p is NULL when none is set.  A bad file
+ * gives FP_ERR_CONFIG with the reason. */
+fp_status_t fp__config_default(const fp__config_t **cfg_p, char *reason,
+                               size_t reason_size);
+
+/* The value of a setting from the environment, then `file` (may be NULL),
+ * then `fallback`.  `lg` (NULL: the process default) receives the warning
+ * about a bad environment value. */
+long long fp__setting_int(const fp__logger_t *lg, fp__setting_id_t id,
+                          const fp__config_t *file, long long fallback);
+double fp__setting_seconds(const fp__logger_t *lg, fp__setting_id_t id,
+                           const fp__config_t *file, double fallback);
+bool fp__setting_bool(const fp__logger_t *lg, fp__setting_id_t id,
+                      const fp__config_t *file, bool fallback);
+/* An ENUM's value (FP_LOG_* for LOG_LEVEL, FP_PIN_* for PIN). */
+int fp__setting_enum(const fp__logger_t *lg, fp__setting_id_t id,
+                     const fp__config_t *file, int fallback);
+/* A STRING or TRANSPORTS setting: a copy in `out`; false when unset (out
+ * is then ""). */
+bool fp__setting_string(const fp__logger_t *lg, fp__setting_id_t id,
+                        const fp__config_t *file, char *out, size_t out_size);
+/* A strict TRANSPORTS setting: FP_OK with the list in `out` ("" when
+ * unset), FP_ERR_CONFIG with the reason for a bad value. */
+fp_status_t fp__setting_transports(fp__setting_id_t id,
+                                   const fp__config_t *file, char *out,
+                                   size_t out_size, char *reason,
+                                   size_t reason_size);
+
+/* Check a transport list ("auto", or "shm,tcp", ...): true if every name
+ * is known. */
+bool fp__transports_valid(const char *list);
+
+/* The table's environment name and description, for docs and messages. */
+const char *fp__setting_env(fp__setting_id_t id);
+const char *fp__setting_doc(fp__setting_id_t id);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

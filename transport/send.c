@@ -1,0 +1,176 @@
+/*
+ * Sends: one UCX active message per fastpool message (header as the AM
+ * header, or inside the data in the framed form), requests recycled.
+ */
+#include <string.h>
+#include <stdlib.h>
+
+#include "tp_conn.h"
+#include "ucx_api.h"
+
+
+typedef struct send_req {
+    fp__tp_conn_t *conn;
+    fp__tp_send_cb_t cb;
+    void *user_data;
+    struct send_req *next, *prev; /* conn's pending list */
+    void *ucx_req;
+    size_t header_len;
+    unsigned char header[FP__TP_HEADER_MAX];
+} send_req_t;
+
+static void send_req_unlink(send_req_t *r)
+{
+    fp__tp_conn_t *c = r->conn;
+    if (r->prev != NULL)
+        r->prev->next = r->next;
+    else
+        c->pending = r->next;
+    if (r->next != NULL)
+        r->next->prev = r->prev;
+}
+
+/* Send requests are recycled through a free list (progress context only,
+ * so no locking): a malloc/free per message showed in latency profiles. */
+static send_req_t *send_req_alloc(fp__tp_t *tp)
+{
+    send_req_t *r = tp->free_reqs;
+    if (r != NULL) {
+        tp->free_reqs = r->next;
+        tp->nfree_reqs--;
+        return r;
+    }
+    return malloc(sizeof(*r));
+}
+
+static void send_req_free(fp__tp_t *tp, send_req_t *r)
+{
+    if (tp->nfree_reqs >= 1024) {
+        free(r);
+        return;
+    }
+    r->next = tp->free_reqs;
+    tp->free_reqs = r;
+    tp->nfree_reqs++;
+}
+
+static void send_done(void *request, ucs_status_t status, void *user_data)
+{
+    send_req_t *r = user_data;
+    fp__tp_conn_t *c = r->conn;
+    fp__tp_send_cb_t cb = r->cb;
+    void *ud = r->user_data;
+    send_req_unlink(r);
+    if (request != NULL)
+        fp__ucx.request_free(request);
+    send_req_free(c->tp, r);
+    if (cb != NULL)
+        cb(ud, fp__from_ucs(status));
+    fp__tp_conn_unref(c);
+}
+
+fp_status_t fp__tp_send_raw(fp__tp_conn_t *c, const void *header,
+                            size_t header_len, const void *payload, size_t len,
+                            fp__tp_send_cb_t cb, void *user_data)
+{
+    return fp__tp_send_raw_mem(c, header, header_len, payload, len, NULL, cb,
+                               user_data);
+}
+
+fp_status_t fp__tp_send_raw_mem(fp__tp_conn_t *c, const void *header,
+                                size_t header_len, const void *payload,
+                                size_t len, const fp__tp_mem_t *mem,
+                                fp__tp_send_cb_t cb, void *user_data)
+{
+    if (header_len > FP__TP_HEADER_MAX || (header == NULL && header_len != 0) ||
+        (payload == NULL && len != 0))
+        return FP_ERR_INVALID;
+    if (c->state == FP__CONN_CLOSED || c->ep == NULL)
+        return FP_ERR_CLOSED;
+    fp__tp_t *tp = c->tp;
+    send_req_t *r = send_req_alloc(tp);
+    if (r == NULL)
+        return FP_ERR_NOMEM;
+    r->conn = c;
+    r->cb = cb;
+    r->user_data = user_data;
+    r->header_len = header_len;
+    if (header_len != 0) /* 0: the framed form, header inside the data */
+        memcpy(r->header, header, header_len);
+
+    ucp_request_param_t param;
+    memset(&param, 0, sizeof(param));
+    param.op_attr_mask = UCP_OP_ATTR_FIELD_CALLBACK |
+                         UCP_OP_ATTR_FIELD_USER_DATA | UCP_OP_ATTR_FIELD_FLAGS |
+                         UCP_OP_ATTR_FIELD_MEMORY_TYPE;
+    param.cb.send = send_done;
+    param.user_data = r;
+    param.memory_type = UCS_MEMORY_TYPE_HOST;
+    /* Until the handshake is done the receiver knows this connection only
+     * by its UCX endpoint: UCX's reply flag names it.  After that the
+     * header's route token does, and the reply protocol (an endpoint-id
+     * lookup per message in UCX) is skipped. */
+    param.flags = c->state == FP__CONN_READY ? 0 : UCP_AM_SEND_FLAG_REPLY;
+    if (header_len == 0) {
+        /* the framed form (PROTOCOL.md §3.2): the header is inside the
+         * data, which the receiver must have before it can tell whose and
+         * what the message is.  UCX would switch to rendezvous above its
+         * own threshold (about 8 KiB on shared memory): forbid that. */
+        param.flags |= UCP_AM_SEND_FLAG_EAGER;
+    } else if (len >= tp->rndv_threshold) {
+        /* forced: the first AM on a new endpoint may otherwise go eager */
+        param.flags |= UCP_AM_SEND_FLAG_RNDV;
+        tp->stats.rndv_sent++;
+    }
+    ucp_mem_h memh = fp__tp_mem_handle(mem, payload, len);
+    if (memh != NULL) {
+        param.op_attr_mask |= UCP_OP_ATTR_FIELD_MEMH;
+        param.memh = memh;
+    }
+
+    /* link before sending: the callback may not run inline, but keep the
+     * list consistent whatever happens */
+    r->prev = NULL;
+    r->next = c->pending;
+    if (c->pending != NULL)
+        c->pending->prev = r;
+    c->pending = r;
+    fp__tp_conn_ref(c);
+
+    ucs_status_ptr_t sp = fp__ucx.am_send_nbx(c->ep, FP__TP_AM_ID,
+                                          header_len != 0 ? r->header : NULL,
+                                          header_len,
+                                          payload, len, &param);
+    tp->stats.msgs_sent++;
+    /* payload bytes, as bytes_received counts them: not a framed header */
+    tp->stats.bytes_sent +=
+        header_len != 0 ? len : len - fp__wire_framed_hdr_len(payload, len);
+    c->last_sent = tp->now;
+    if (sp == NULL) { /* completed inline: the callback is NOT called */
+        send_req_unlink(r);
+        send_req_free(tp, r);
+        if (cb != NULL)
+            cb(user_data, FP_OK);
+        fp__tp_conn_unref(c);
+        return FP_OK;
+    }
+    if (UCS_PTR_IS_ERR(sp)) {
+        send_req_unlink(r);
+        send_req_free(tp, r);
+        fp__tp_conn_unref(c);
+        return fp__from_ucs(UCS_PTR_STATUS(sp));
+    }
+    r->ucx_req = sp;
+    return FP_OK;
+}
+
+
+void fp__tp_send_reqs_free(fp__tp_t *tp)
+{
+    while (tp->free_reqs != NULL) {
+        send_req_t *r = tp->free_reqs;
+        tp->free_reqs = r->next;
+        free(r);
+    }
+    tp->nfree_reqs = 0;
+}
