@@ -224,6 +224,7 @@ static fp_status_t wk_probe(fp_task_t *task, const fp_cbuf_t *args,
     volatile uint64_t spin = 0;
     for (uint64_t i = 0; i < get_u64(args[0].data); i++)
         spin += i;
+    (void)spin; /* clang 14: set but not used */
     memcpy(out->data, &r, sizeof(r));
     return FP_OK;
 }
