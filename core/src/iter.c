@@ -321,6 +321,7 @@ static fp_status_t iter_create(fp_pool_t *pool, const char *task,
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&it->cond, &ca);
     pthread_condattr_destroy(&ca);
+    atomic_fetch_add(&pool->live_iters, 1);
 
     pthread_mutex_lock(&it->lock);
     (void)iter_fill(it, NULL);
@@ -330,9 +331,9 @@ static fp_status_t iter_create(fp_pool_t *pool, const char *task,
         pthread_mutex_destroy(&it->lock);
         pthread_cond_destroy(&it->cond);
         free(it);
+        atomic_fetch_sub(&pool->live_iters, 1);
         return FP_ERR_NOMEM;
     }
-    atomic_fetch_add(&pool->live_iters, 1);
     *iter_p = it;
     return FP_OK;
 }
