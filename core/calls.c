@@ -5,13 +5,17 @@
  * executor that takes it splits the range in halves with fp_spawn down to
  * the chunk size (idle executors steal the big halves first), runs each
  * chunk's elements in a tight loop, and completes the future when the root's
- * fork-join tree has synced.  Errors and cancel set one `stop` flag that the
+ * fork-join tree has synced.  A chunk that runs for over a millisecond (slow
+ * tasks) splits what it has left again, so chunks are bounded in time too;
+ * it reads the clock once per block of elements, blocks growing x2 up to
+ * ~100 us (chunker.h), so tiny tasks pay a few clock reads per chunk.  Errors and cancel set one `stop` flag that the
  * element loop reads with a relaxed load.
  *
  * Completion order (what the header promises): callback, then the future is
  * marked done and waiters are released, then the pool's outstanding count
  * drops (fp_pool_destroy waits on it), then the pool's reference goes.
  */
+#include "common/chunker.h"
 #include "core.h"
 
 #include <errno.h>
@@ -271,6 +275,25 @@ void fp_future_release(fp_future_t *f)
 
 /* ---- map ---------------------------------------------------------------- */
 
+typedef struct map_range_arg {
+    fp_future_t *f;
+    size_t lo, hi;
+} map_range_arg_t;
+
+static void map_range_job(fp_task_t *t, void *arg);
+
+/* A leaf that has run this long (since it started or last split) splits
+ * what it has left, so that a leaf of slow tasks does not keep idle
+ * executors waiting: leaves are bounded in time as well as in elements. */
+#define MAP_SPLIT_S 1e-3
+/* Splits of one leaf (each halves what is left). */
+#define MAP_SPLITS_MAX 16
+
+/* Run elements [lo, hi) in blocks sized by a sizer of the leaf's own (one
+ * clock read per block, so a leaf of tiny tasks reads the clock a few times
+ * at most); after MAP_SPLIT_S, the right half of what is left goes to this
+ * executor's deque for idle executors to steal, and the leaf goes on with
+ * the left half. */
 static void map_chunk(fp_task_t *t, fp_future_t *f, size_t lo, size_t hi)
 {
     fp_cbuf_t args[FP_MAX_ARGS];
@@ -283,36 +306,59 @@ static void map_chunk(fp_task_t *t, fp_future_t *f, size_t lo, size_t hi)
     fp__call_state_save(t, &saved);
     t->out = &out;
     t->apply_mode = false;
-    for (size_t i = lo; i < hi; i++) {
-        if (FP__UNLIKELY(atomic_load_explicit(&f->stop, memory_order_relaxed)))
+    fp__chunker_t sizer;
+    fp__chunker_init(&sizer, FP__CHUNK_TARGET_S, 1, 1, hi - lo);
+    fp_frame_t frames[MAP_SPLITS_MAX];
+    map_range_arg_t rights[MAP_SPLITS_MAX];
+    unsigned splits = 0;
+    double last = fp__now(), mark = last;
+    size_t i = lo;
+    while (i < hi) {
+        const size_t block = fp__chunker_next(&sizer), first = i;
+        const size_t end = block < hi - i ? i + block : hi;
+        for (; i < end; i++) {
+            if (FP__UNLIKELY(
+                    atomic_load_explicit(&f->stop, memory_order_relaxed)))
+                goto out;
+            fp__check_updates(t);
+            for (size_t k = 0; k < nargs; k++)
+                args[k].data = (const char *)f->arrays[k].base +
+                               i * f->arrays[k].elem_size;
+            out.data = f->out != NULL ? f->out + i * out_size : NULL;
+            out.size = out_size;
+            t->flags = 0;
+            t->has_msg = false;
+            t->depth++;
+            fp_status_t st = fn(t, args, nargs, &out);
+            t->depth--;
+            if (FP__UNLIKELY(st != FP_OK || t->flags != 0)) {
+                if (st == FP_OK || st > 0)
+                    st = t->flags != 0 ? t->flag_status : FP_ERR_TASK;
+                future_fail(f, t, st, i);
+                goto out;
+            }
+        }
+        if (i == hi)
             break;
-        fp__check_updates(t);
-        for (size_t k = 0; k < nargs; k++)
-            args[k].data =
-                (const char *)f->arrays[k].base + i * f->arrays[k].elem_size;
-        out.data = f->out != NULL ? f->out + i * out_size : NULL;
-        out.size = out_size;
-        t->flags = 0;
-        t->has_msg = false;
-        t->depth++;
-        fp_status_t st = fn(t, args, nargs, &out);
-        t->depth--;
-        if (FP__UNLIKELY(st != FP_OK || t->flags != 0)) {
-            if (st == FP_OK || st > 0)
-                st = t->flags != 0 ? t->flag_status : FP_ERR_TASK;
-            future_fail(f, t, st, i);
-            break;
+        double now = fp__now();
+        fp__chunker_observe(&sizer, end - first, now - last);
+        last = now;
+        if (now - mark >= MAP_SPLIT_S && hi - i >= 2 &&
+            splits < MAP_SPLITS_MAX) {
+            map_range_arg_t *r = &rights[splits];
+            r->f = f;
+            r->lo = i + (hi - i) / 2;
+            r->hi = hi;
+            fp__spawn_internal(t, &frames[splits++], map_range_job, r);
+            hi = r->lo;
+            mark = now;
         }
     }
+out:
     fp__call_state_restore(t, &saved);
+    while (splits > 0)
+        fp_sync(t, &frames[--splits]);
 }
-
-typedef struct map_range_arg {
-    fp_future_t *f;
-    size_t lo, hi;
-} map_range_arg_t;
-
-static void map_range_job(fp_task_t *t, void *arg);
 
 static void map_range(fp_task_t *t, fp_future_t *f, size_t lo, size_t hi)
 {

@@ -1,22 +1,38 @@
 /*
  * imap and imap_unordered: lazy, bounded iteration.
  *
- * The input is cut into chunks; at most `window` chunks are submitted and not
- * yet consumed at any time, each with its own slice of one result buffer and
- * one status array allocated up front (so running a chunk never allocates,
- * except for the text of an error message).  When the consumer has taken the
- * last result of a chunk, that slot is refilled with the next chunk of the
- * input.  Ordered iteration consumes slots in chunk order; unordered takes
+ * The input is cut into chunks, each with its own result buffer and status
+ * array, allocated when the chunk is submitted (so running a chunk never
+ * allocates, except for the text of an error message).  The window -- chunks
+ * submitted and not yet fully consumed, in submission order -- is bounded in
+ * chunks (4 per executor) and in result bytes (params->window_bytes), but
+ * always admits one chunk.  Whenever the consumer has taken the last result
+ * of a chunk, the window is refilled with the next chunks of the input; the
+ * buffers of the chunk just consumed are reused when they fit.
+ *
+ * Automatic chunk sizes come from an adaptive sizer (chunker.h) fed, under
+ * the lock, with each finished chunk's elements and duration: chunks
+ * submitted later get the size learned from chunks finished so far, and the
+ * first ones hold one element, so the first result comes fast.  An explicit
+ * params->chunksize is a fixed sizer.
+ *
+ * Ordered iteration consumes the window from its head; unordered takes
  * chunks from a completion list.  Chunks are roots in the pool's injection
  * queue, run by whichever executor takes them.
  */
+#include "common/chunker.h"
 #include "core.h"
 
 #include <errno.h>
+#include <stdalign.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+/* Largest automatic chunk (elements). */
+#define IMAP_MAX_CHUNK 4096
 
 typedef struct ielem_msg {
     struct ielem_msg *next;
@@ -27,9 +43,11 @@ typedef struct ielem_msg {
 typedef struct ichunk {
     fp__root_t root; /* first: roots are cast back to chunks */
     fp_iter_t *it;
+    struct ichunk *prev, *next; /* the window, in submission order */
     size_t lo, hi;
-    char *out;            /* (hi-lo) results */
-    fp_status_t *status;  /* (hi-lo) statuses */
+    size_t cap;           /* elements the buffers hold (>= hi-lo) */
+    char *out;            /* cap results (NULL when out_size is 0) */
+    fp_status_t *status;  /* cap statuses */
     ielem_msg_t *msgs;    /* error texts, in index order */
     ielem_msg_t **msgs_tail;
     struct ichunk *next_done;
@@ -43,18 +61,20 @@ struct fp_iter {
     const char *in;
     size_t in_size, n, out_size;
     bool ordered;
-    size_t chunk, nchunks, window;
-    ichunk_t *slots;
-    char *outbuf;
-    fp_status_t *statusbuf;
+    bool fixed;          /* explicit chunksize: chunks stay whole */
+    size_t max_chunks;   /* chunks in the window */
+    size_t window_bytes; /* result bytes in the window */
 
     pthread_mutex_t lock;
     pthread_cond_t cond;
     atomic_int stop;
-    size_t inflight;     /* submitted, not yet completed */
-    size_t next_submit;  /* next chunk number to submit */
-    size_t taken;        /* results handed out */
-    size_t consume_chunk; /* ordered: chunk number being consumed */
+    fp__chunker_t sizer;  /* under lock */
+    size_t inflight;      /* submitted, not yet completed */
+    size_t next_lo;       /* first element not yet submitted */
+    size_t nwin;          /* chunks in the window */
+    size_t bytes;         /* result bytes the window's buffers hold */
+    ichunk_t *win_head, *win_tail; /* the window, oldest first */
+    size_t taken;         /* results handed out */
     size_t consume_pos;   /* position inside the chunk being consumed */
     ichunk_t *cur;        /* chunk being consumed */
     ichunk_t *done_head, *done_tail; /* unordered: completed, not consumed */
@@ -72,11 +92,14 @@ static void chunk_run(fp_task_t *t, fp__root_t *root)
     fp__call_state_save(t, &saved);
     t->out = &out;
     t->apply_mode = false;
+    bool canceled = false;
+    const double t0 = fp__now();
     for (size_t i = c->lo; i < c->hi; i++) {
         size_t k = i - c->lo;
         if (FP__UNLIKELY(atomic_load_explicit(&it->stop, memory_order_relaxed))) {
             for (; k < c->hi - c->lo; k++)
                 c->status[k] = FP_ERR_CANCELED;
+            canceled = true;
             break;
         }
         fp__check_updates(t);
@@ -107,9 +130,12 @@ static void chunk_run(fp_task_t *t, fp__root_t *root)
         }
         c->status[k] = st;
     }
+    const double elapsed = fp__now() - t0;
     fp__call_state_restore(t, &saved);
 
     pthread_mutex_lock(&it->lock);
+    if (!canceled)
+        fp__chunker_observe(&it->sizer, c->hi - c->lo, elapsed);
     c->done = true;
     if (!it->ordered) {
         c->next_done = NULL;
@@ -125,19 +151,125 @@ static void chunk_run(fp_task_t *t, fp__root_t *root)
     fp__pool_work_done(pool);
 }
 
-/* Under it->lock: fill `c` with the next chunk of input and queue it. */
-static void chunk_submit(fp_iter_t *it, ichunk_t *c)
+/* A chunk with buffers for `cap` elements, in one allocation: the header,
+ * the statuses, then the results (aligned for any type).  NULL if it cannot
+ * be allocated. */
+static ichunk_t *chunk_alloc(fp_iter_t *it, size_t cap)
 {
-    size_t no = it->next_submit++;
-    c->lo = no * it->chunk;
-    c->hi = c->lo + it->chunk < it->n ? c->lo + it->chunk : it->n;
+    const size_t align = alignof(max_align_t);
+    size_t st_off = (sizeof(ichunk_t) + align - 1) / align * align;
+    if (cap > (SIZE_MAX - st_off - align) / sizeof(fp_status_t))
+        return NULL;
+    size_t out_off =
+        (st_off + cap * sizeof(fp_status_t) + align - 1) / align * align;
+    if (it->out_size != 0 && cap > (SIZE_MAX - out_off) / it->out_size)
+        return NULL;
+    char *p = malloc(out_off + cap * it->out_size);
+    if (p == NULL)
+        return NULL;
+    ichunk_t *c = (ichunk_t *)p;
+    memset(c, 0, sizeof(*c));
+    c->root.run = chunk_run;
+    c->it = it;
+    c->cap = cap;
+    c->status = (fp_status_t *)(p + st_off);
+    c->out = it->out_size != 0 ? p + out_off : NULL;
+    return c;
+}
+
+static void chunk_free_msgs(ichunk_t *c)
+{
+    for (ielem_msg_t *m = c->msgs, *next; m != NULL; m = next) {
+        next = m->next;
+        free(m);
+    }
+    c->msgs = NULL;
+}
+
+/* Under it->lock: fill `c` with elements [lo, lo+count) and queue it at the
+ * window's tail. */
+static void chunk_submit(fp_iter_t *it, ichunk_t *c, size_t count)
+{
+    c->lo = it->next_lo;
+    c->hi = c->lo + count;
+    it->next_lo = c->hi;
     c->done = false;
     c->msgs = NULL;
     c->msgs_tail = &c->msgs;
     c->next_done = NULL;
+    c->next = NULL;
+    c->prev = it->win_tail;
+    if (it->win_tail != NULL)
+        it->win_tail->next = c;
+    else
+        it->win_head = c;
+    it->win_tail = c;
+    it->nwin++;
+    it->bytes += c->cap * it->out_size;
     it->inflight++;
     fp__pool_work_begin(it->pool);
     fp__pool_inject(it->pool, &c->root);
+}
+
+/* Under it->lock: take a fully consumed chunk out of the window. */
+static void chunk_unlink(fp_iter_t *it, ichunk_t *c)
+{
+    if (c->prev != NULL)
+        c->prev->next = c->next;
+    else
+        it->win_head = c->next;
+    if (c->next != NULL)
+        c->next->prev = c->prev;
+    else
+        it->win_tail = c->prev;
+    c->prev = c->next = NULL;
+    it->nwin--;
+    it->bytes -= c->cap * it->out_size;
+}
+
+/* Under it->lock: submit chunks while the window has room.  `spare` (may be
+ * NULL) is a consumed chunk whose buffers may be reused; it is returned if
+ * it was not, for the caller to free after unlocking. */
+static ichunk_t *iter_fill(fp_iter_t *it, ichunk_t *spare)
+{
+    const size_t out_size = it->out_size;
+    while (it->next_lo < it->n && it->nwin < it->max_chunks &&
+           !atomic_load_explicit(&it->stop, memory_order_relaxed)) {
+        size_t count = fp__chunker_next(&it->sizer);
+        if (count > it->n - it->next_lo)
+            count = it->n - it->next_lo;
+        /* room in result bytes; an empty window always takes one chunk */
+        size_t room = SIZE_MAX;
+        if (out_size != 0) {
+            room = it->bytes < it->window_bytes
+                       ? (it->window_bytes - it->bytes) / out_size
+                       : 0;
+            if (it->nwin == 0 && room < count)
+                room = it->fixed ? count : room > 0 ? room : 1;
+            if (it->fixed ? count > room : room == 0)
+                break;
+            if (count > room)
+                count = room; /* automatic chunks are cut to fit */
+        }
+        ichunk_t *c = NULL;
+        if (spare != NULL && spare->cap >= count && spare->cap <= room) {
+            c = spare;
+            spare = NULL;
+        } else {
+            c = chunk_alloc(it, count);
+            if (c == NULL) {
+                /* out of memory: go on in the spare's buffers, if any */
+                if (spare == NULL || (it->fixed && spare->cap < count))
+                    break;
+                if (count > spare->cap)
+                    count = spare->cap;
+                c = spare;
+                spare = NULL;
+            }
+        }
+        chunk_submit(it, c, count);
+    }
+    return spare;
 }
 
 static fp_status_t iter_create(fp_pool_t *pool, const char *task,
@@ -167,45 +299,21 @@ static fp_status_t iter_create(fp_pool_t *pool, const char *task,
     it->n = n;
     it->out_size = out_size;
     it->ordered = ordered;
-    it->window = pool->n * 4 > 2 ? (size_t)pool->n * 4 : 2;
+    it->max_chunks = pool->n * 4 > 2 ? (size_t)pool->n * 4 : 2;
+    it->window_bytes = params != NULL && params->window_bytes > 0
+                           ? params->window_bytes
+                           : FP_WINDOW_BYTES_DEFAULT;
     if (params != NULL && params->chunksize > 0) {
-        it->chunk = params->chunksize;
+        /* a chunk never needs more than n slots */
+        size_t c = params->chunksize < n ? params->chunksize : n;
+        fp__chunker_init_fixed(&it->sizer, c);
+        it->fixed = true;
     } else {
-        /* small enough that the window keeps memory low and the consumer
-         * sees results early, large enough to amortise the hand-over */
-        size_t c = n / (it->window * 4);
-        it->chunk = c < 1 ? 1 : c > 4096 ? 4096 : c;
-    }
-    if (it->chunk > n)
-        it->chunk = n > 0 ? n : 1; /* a chunk never needs more than n slots */
-    it->nchunks = n / it->chunk + (n % it->chunk != 0);
-    if (it->window > it->nchunks)
-        it->window = it->nchunks > 0 ? it->nchunks : 1;
-
-    size_t per = it->chunk;
-    size_t elem = out_size > sizeof(fp_status_t) ? out_size : sizeof(fp_status_t);
-    if (per > SIZE_MAX / elem / it->window) {
-        free(it);
-        return FP_ERR_INVALID;
-    }
-    it->slots = calloc(it->window, sizeof(*it->slots));
-    it->statusbuf = calloc(it->window * per, sizeof(*it->statusbuf));
-    if (out_size != 0)
-        it->outbuf = malloc(it->window * per * out_size);
-    if (it->slots == NULL || it->statusbuf == NULL ||
-        (out_size != 0 && it->outbuf == NULL)) {
-        free(it->slots);
-        free(it->statusbuf);
-        free(it->outbuf);
-        free(it);
-        return FP_ERR_NOMEM;
-    }
-    for (size_t s = 0; s < it->window; s++) {
-        ichunk_t *c = &it->slots[s];
-        c->root.run = chunk_run;
-        c->it = it;
-        c->out = it->outbuf != NULL ? it->outbuf + s * per * out_size : NULL;
-        c->status = it->statusbuf + s * per;
+        /* start at one element; grow while chunks are fast, up to a size
+         * that still leaves ~4 chunks per window slot for balance */
+        size_t cap = fp__chunker_balance_cap(n, it->max_chunks * 4);
+        fp__chunker_init(&it->sizer, FP__CHUNK_TARGET_S, 1, 1,
+                         cap < IMAP_MAX_CHUNK ? cap : IMAP_MAX_CHUNK);
     }
     pthread_mutex_init(&it->lock, NULL);
     pthread_condattr_t ca;
@@ -216,9 +324,16 @@ static fp_status_t iter_create(fp_pool_t *pool, const char *task,
     atomic_fetch_add(&pool->live_iters, 1);
 
     pthread_mutex_lock(&it->lock);
-    for (size_t s = 0; s < it->window && it->next_submit < it->nchunks; s++)
-        chunk_submit(it, &it->slots[s]);
+    (void)iter_fill(it, NULL);
+    bool stuck = it->nwin == 0 && n > 0; /* not even one chunk allocated */
     pthread_mutex_unlock(&it->lock);
+    if (stuck) {
+        pthread_mutex_destroy(&it->lock);
+        pthread_cond_destroy(&it->cond);
+        free(it);
+        atomic_fetch_sub(&pool->live_iters, 1);
+        return FP_ERR_NOMEM;
+    }
     *iter_p = it;
     return FP_OK;
 }
@@ -246,8 +361,8 @@ static ichunk_t *iter_ready(fp_iter_t *it)
     if (it->cur != NULL)
         return it->cur;
     if (it->ordered) {
-        ichunk_t *c = &it->slots[it->consume_chunk % it->window];
-        return c->done ? c : NULL;
+        ichunk_t *c = it->win_head;
+        return c != NULL && c->done ? c : NULL;
     }
     ichunk_t *c = it->done_head;
     if (c != NULL) {
@@ -331,23 +446,21 @@ fp_status_t fp_iter_next(fp_iter_t *it, void *out, size_t *index,
     }
 
     it->consume_pos++;
+    ichunk_t *spare = NULL;
+    if (it->consume_pos == c->hi - c->lo)
+        chunk_free_msgs(c); /* none left normally; outside the lock */
     pthread_mutex_lock(&it->lock);
     it->taken++;
     if (it->consume_pos == c->hi - c->lo) {
-        /* chunk used up: refill its slot with the next input chunk */
-        for (ielem_msg_t *m = c->msgs, *next; m != NULL; m = next) {
-            next = m->next;
-            free(m);
-        }
-        c->msgs = NULL;
+        /* chunk used up: out of the window, which takes the next chunks
+         * of the input (in its buffers if they fit) */
+        chunk_unlink(it, c);
         it->cur = NULL;
         it->consume_pos = 0;
-        it->consume_chunk++;
-        if (it->next_submit < it->nchunks &&
-            !atomic_load_explicit(&it->stop, memory_order_relaxed))
-            chunk_submit(it, c);
+        spare = iter_fill(it, c);
     }
     pthread_mutex_unlock(&it->lock);
+    free(spare);
     return st;
 }
 
@@ -359,8 +472,7 @@ void fp_iter_destroy(fp_iter_t *it)
     atomic_store(&it->stop, 1);
     pthread_mutex_lock(&it->lock);
     /* take back chunks no executor has started */
-    for (size_t s = 0; s < it->window; s++) {
-        ichunk_t *c = &it->slots[s];
+    for (ichunk_t *c = it->win_head; c != NULL; c = c->next) {
         if (fp__pool_uninject(pool, &c->root)) {
             it->inflight--;
             fp__pool_work_done(pool);
@@ -370,16 +482,13 @@ void fp_iter_destroy(fp_iter_t *it)
         iter_wait(it, -1);
     pthread_mutex_unlock(&it->lock);
 
-    for (size_t s = 0; s < it->window; s++)
-        for (ielem_msg_t *m = it->slots[s].msgs, *next; m != NULL; m = next) {
-            next = m->next;
-            free(m);
-        }
+    for (ichunk_t *c = it->win_head, *next; c != NULL; c = next) {
+        next = c->next;
+        chunk_free_msgs(c);
+        free(c);
+    }
     pthread_mutex_destroy(&it->lock);
     pthread_cond_destroy(&it->cond);
-    free(it->slots);
-    free(it->statusbuf);
-    free(it->outbuf);
     free(it);
     atomic_fetch_sub(&pool->live_iters, 1);
 }

@@ -2,6 +2,7 @@
 #include "fp_test.h"
 
 #include <pthread.h>
+#include <unistd.h>
 
 #define EXECUTORS 2
 
@@ -65,6 +66,37 @@ static fp_status_t im_gate_one(fp_task_t *task, const fp_cbuf_t *args,
 }
 FP_TASK_REGISTER_AS("im.gate_one", im_gate_one)
 
+/* sleeps 1 ms: a task whose duration dwarfs any scheduling cost */
+static fp_status_t im_sleep1ms(fp_task_t *task, const fp_cbuf_t *args,
+                               size_t nargs, fp_buf_t *out)
+{
+    atomic_fetch_add_explicit(&g_started, 1, memory_order_relaxed);
+    fp_test_sleep_us(1000);
+    return finish(task, args, nargs, out);
+}
+FP_TASK_REGISTER_AS("im.sleep1ms", im_sleep1ms)
+
+/* big results: fills its whole result slot with the low byte of its input;
+ * counts the tasks running at once (max in g_max_running) */
+static atomic_long g_running, g_max_running;
+static fp_status_t im_big(fp_task_t *task, const fp_cbuf_t *args, size_t nargs,
+                          fp_buf_t *out)
+{
+    long r = atomic_fetch_add(&g_running, 1) + 1;
+    long m = atomic_load(&g_max_running);
+    while (r > m && !atomic_compare_exchange_weak(&g_max_running, &m, r)) {
+    }
+    atomic_fetch_add(&g_started, 1);
+    if (nargs != 1 || args[0].size != 8) {
+        atomic_fetch_sub(&g_running, 1);
+        return fp_task_error(task, FP_ERR_TASK, "bad args");
+    }
+    memset(out->data, (int)(get_u64(args[0].data) & 0xff), out->size);
+    atomic_fetch_sub(&g_running, 1);
+    return FP_OK;
+}
+FP_TASK_REGISTER_AS("im.big", im_big)
+
 /* ---- fixtures ------------------------------------------------------------ */
 
 static fp_test_env_t g_env;
@@ -74,6 +106,8 @@ static int setup(void **state)
     (void)state;
     atomic_store(&g_gate, 1);
     atomic_store(&g_started, 0);
+    atomic_store(&g_running, 0);
+    atomic_store(&g_max_running, 0);
     g_fail = UINT64_MAX;
     g_gate_value = UINT64_MAX;
     fp_test_env_open(&g_env, EXECUTORS, FP_PIN_NONE, NULL);
@@ -558,6 +592,233 @@ static void test_invalid(void **state)
     assert_int_equal(atomic_load(&g_started), 0);
 }
 
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* With a 1 ms task over 10^6 elements the first result comes after a few
+ * task durations (the first chunks are small), not after a whole chunk of
+ * thousands; destroying the iterator right after is quick.  The bound is
+ * generous (200 task durations); the old fixed chunks (4096) took 4 s. */
+static void run_first_result_latency(imap_fn fn, const char *label)
+{
+    const size_t n = 1000000;
+    uint64_t *in = make_input(n);
+    const double t0 = now_s();
+    fp_iter_t *it = NULL;
+    assert_ok(fn(g_env.pool, "im.sleep1ms", in, 8, n, 8, NULL, &it));
+    uint64_t v = 0;
+    size_t idx = SIZE_MAX;
+    assert_ok(fp_iter_next(it, &v, &idx, 30, NULL));
+    const double first = now_s() - t0;
+    assert_true(idx < n);
+    assert_int_equal(v, f(idx));
+    if (fn == fp_imap)
+        assert_int_equal(idx, 0);
+    /* a few more: the sizer keeps chunks of a 1 ms task at 1 element */
+    for (int i = 0; i < 20; i++)
+        assert_ok(fp_iter_next(it, &v, &idx, 30, NULL));
+    const double twenty = now_s() - t0;
+    const double t1 = now_s();
+    fp_iter_destroy(it);
+    const double destroy = now_s() - t1;
+    print_message("%s, 1 ms task, n=%zu: first result %.2f ms, 21 results "
+                  "%.2f ms, destroy %.2f ms, %ld tasks started\n",
+                  label, n, first * 1e3, twenty * 1e3, destroy * 1e3,
+                  atomic_load(&g_started));
+    if (first > 0.2)
+        fail_msg("%s: first result after %.3f s", label, first);
+    if (destroy > 1.0)
+        fail_msg("%s: destroy took %.3f s", label, destroy);
+    check_quiescent();
+    free(in);
+}
+
+static void test_first_result_latency_unordered(void **state)
+{
+    (void)state;
+    run_first_result_latency(fp_imap_unordered, "imap_unordered");
+}
+
+static void test_first_result_latency_ordered(void **state)
+{
+    (void)state;
+    run_first_result_latency(fp_imap, "imap");
+}
+
+static long rss_bytes(void)
+{
+    FILE *fp = fopen("/proc/self/statm", "r");
+    long pages = 0, resident = 0;
+    if (fp != NULL) {
+        if (fscanf(fp, "%ld %ld", &pages, &resident) != 2)
+            resident = 0;
+        fclose(fp);
+    }
+    return resident * sysconf(_SC_PAGESIZE);
+}
+
+/* 10^4 results of 1 MiB through imap: the window is bounded in bytes (32 MiB
+ * by default), so resident memory grows by far less than 256 MiB (the old
+ * element-bounded window added 2.5 GB). */
+static void test_rss_big_results(void **state)
+{
+    (void)state;
+    const size_t out_size = (size_t)1 << 20;
+    const size_t n = fp_test_scaled(10000, 1000);
+    const long bound = 256L << 20;
+    uint64_t *in = make_input(n);
+    unsigned char *buf = malloc(out_size);
+    assert_non_null(buf);
+    memset(buf, 0, out_size); /* resident before the baseline */
+    const long base = rss_bytes();
+    long peak = base;
+    fp_iter_t *it = NULL;
+    assert_ok(fp_imap(g_env.pool, "im.big", in, 8, n, out_size, NULL, &it));
+    for (size_t i = 0; i < n; i++) {
+        size_t idx = SIZE_MAX;
+        assert_ok(fp_iter_next(it, buf, &idx, -1, NULL));
+        assert_int_equal(idx, i);
+        if (buf[0] != (unsigned char)(i & 0xff) ||
+            buf[out_size - 1] != (unsigned char)(i & 0xff))
+            fail_msg("result %zu: wrong bytes", i);
+        if (i % 16 == 0) {
+            long r = rss_bytes();
+            peak = r > peak ? r : peak;
+        }
+    }
+    expect_end(it);
+    fp_iter_destroy(it);
+    print_message("imap of %zu x 1 MiB results: RSS before %.1f MiB, peak "
+                  "growth %.1f MiB (bound %ld MiB)\n",
+                  n, (double)base / 1048576.0, (double)(peak - base) / 1048576.0,
+                  bound >> 20);
+    if (peak - base >= bound)
+        fail_msg("RSS grew by %.1f MiB", (double)(peak - base) / 1048576.0);
+    free(buf);
+    free(in);
+}
+
+/* Consume slowly and check how many elements ran ahead of the consumer
+ * (started, not yet taken): what the window holds in results. */
+static long run_ahead(imap_fn fn, size_t n, size_t out_size,
+                      const fp_call_params_t *cp)
+{
+    uint64_t *in = make_input(n);
+    unsigned char *buf = malloc(out_size);
+    assert_non_null(buf);
+    atomic_store(&g_started, 0);
+    fp_iter_t *it = NULL;
+    assert_ok(fn(g_env.pool, "im.big", in, 8, n, out_size, cp, &it));
+    long ahead_max = 0;
+    unsigned char *seen = calloc(n, 1);
+    assert_non_null(seen);
+    for (size_t taken = 0; taken < n; taken++) {
+        if (taken % 50 == 0)
+            fp_test_sleep_ms(5); /* let the executors run ahead if they may */
+        long ahead = atomic_load(&g_started) - (long)taken;
+        ahead_max = ahead > ahead_max ? ahead : ahead_max;
+        size_t idx = SIZE_MAX;
+        assert_ok(fp_iter_next(it, buf, &idx, -1, NULL));
+        assert_true(idx < n);
+        if (fn == fp_imap)
+            assert_int_equal(idx, taken);
+        if (seen[idx]++)
+            fail_msg("index %zu seen twice", idx);
+        if (buf[0] != (unsigned char)(idx & 0xff) ||
+            buf[out_size - 1] != (unsigned char)(idx & 0xff))
+            fail_msg("result %zu: wrong bytes", idx);
+    }
+    expect_end(it);
+    fp_iter_destroy(it);
+    free(seen);
+    free(buf);
+    free(in);
+    return ahead_max;
+}
+
+/* params->window_bytes bounds the results in flight or buffered; the
+ * window always admits one element, even one larger than the bound. */
+static void test_window_bytes(void **state)
+{
+    (void)state;
+    const size_t kib64 = (size_t)64 << 10;
+    for (int kind = 0; kind < 2; kind++) {
+        imap_fn fn = kind ? fp_imap_unordered : fp_imap;
+        const char *label = kind ? "imap_unordered" : "imap";
+
+        /* 4 results of 64 KiB */
+        fp_call_params_t cp = {.window_bytes = 4 * kib64};
+        long ahead = run_ahead(fn, 400, kib64, &cp);
+        print_message("%s, window_bytes 256 KiB, 64 KiB results: %ld ran "
+                      "ahead, %ld at once\n",
+                      label, ahead, atomic_load(&g_max_running));
+        if (ahead > 4 || atomic_load(&g_max_running) > 4)
+            fail_msg("%s: %ld elements ran ahead, %ld at once", label, ahead,
+                     atomic_load(&g_max_running));
+
+        /* a bound below one result: one at a time, still every result */
+        atomic_store(&g_max_running, 0);
+        cp.window_bytes = 1000;
+        ahead = run_ahead(fn, 100, 4096, &cp);
+        if (ahead > 1 || atomic_load(&g_max_running) > 1)
+            fail_msg("%s: window below one result: %ld ran ahead, %ld at once",
+                     label, ahead, atomic_load(&g_max_running));
+
+        /* explicit chunks are whole: 2 chunks of 10 fit in 25 results */
+        atomic_store(&g_max_running, 0);
+        cp.chunksize = 10;
+        cp.window_bytes = 25 * kib64;
+        ahead = run_ahead(fn, 400, kib64, &cp);
+        if (ahead > 20)
+            fail_msg("%s: chunks of 10 in 25 results: %ld ran ahead", label,
+                     ahead);
+        /* one chunk larger than the bound still runs, alone */
+        cp.chunksize = 10;
+        cp.window_bytes = 5 * kib64;
+        ahead = run_ahead(fn, 100, kib64, &cp);
+        if (ahead > 10)
+            fail_msg("%s: chunk above the bound: %ld ran ahead", label, ahead);
+
+        /* default: 32 MiB of 1 MiB results */
+        atomic_store(&g_max_running, 0);
+        ahead = run_ahead(fn, fp_test_scaled(1000, 300), (size_t)1 << 20, NULL);
+        print_message("%s, default window, 1 MiB results: %ld ran ahead\n",
+                      label, ahead);
+        if (ahead > 32)
+            fail_msg("%s: default window: %ld ran ahead", label, ahead);
+    }
+}
+
+/* An explicit chunksize wins over the measured task time: with chunks of
+ * 50 elements of >= 1 ms each, no result can come before 50 ms (the sizer
+ * alone would hand out single elements). */
+static void test_explicit_chunksize_wins(void **state)
+{
+    (void)state;
+    const size_t n = 400;
+    uint64_t *in = make_input(n);
+    fp_call_params_t cp = {.chunksize = 50};
+    const double t0 = now_s();
+    fp_iter_t *it = NULL;
+    assert_ok(fp_imap_unordered(g_env.pool, "im.sleep1ms", in, 8, n, 8, &cp,
+                                &it));
+    uint64_t v;
+    size_t idx;
+    assert_ok(fp_iter_next(it, &v, &idx, -1, NULL));
+    const double first = now_s() - t0;
+    print_message("chunksize 50, 1 ms task: first result %.1f ms\n",
+                  first * 1e3);
+    fp_iter_destroy(it);
+    if (first < 0.045)
+        fail_msg("first result after %.1f ms: chunks smaller than asked",
+                 first * 1e3);
+    free(in);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -578,6 +839,11 @@ int main(void)
         T(test_two_iterators),
         T(test_huge_chunksize),
         T(test_invalid),
+        T(test_first_result_latency_unordered),
+        T(test_first_result_latency_ordered),
+        T(test_rss_big_results),
+        T(test_window_bytes),
+        T(test_explicit_chunksize_wins),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

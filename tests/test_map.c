@@ -597,6 +597,65 @@ static void test_starmap_async(void **state)
     free(out);
 }
 
+/* sleeps 1 ms on elements below g_slow_below, counting how many of those
+ * run at once (max in g_slow_max) */
+static uint64_t g_slow_below;
+static atomic_long g_slow_running, g_slow_max;
+static fp_status_t map_slow_head(fp_task_t *task, const fp_cbuf_t *args,
+                                 size_t nargs, fp_buf_t *out)
+{
+    fp_status_t s = check_shape(task, args, nargs, 8, out, 8);
+    if (s != FP_OK)
+        return s;
+    uint64_t x = get_u64(args[0].data);
+    if (x < g_slow_below) {
+        long r = atomic_fetch_add(&g_slow_running, 1) + 1;
+        long m = atomic_load(&g_slow_max);
+        while (r > m && !atomic_compare_exchange_weak(&g_slow_max, &m, r)) {
+        }
+        fp_test_sleep_us(1000);
+        atomic_fetch_sub(&g_slow_running, 1);
+    }
+    uint64_t y = f(x);
+    memcpy(out->data, &y, 8);
+    return FP_OK;
+}
+FP_TASK_REGISTER_AS("map.slow_head", map_slow_head)
+
+/* Automatic chunks are bounded in time: with 2 executors and n = 1600 the
+ * range splits into 16 chunks of 100, and only the first chunk's elements
+ * are slow (1 ms each).  The other executor finishes the fast chunks at once;
+ * it must then get part of the slow chunk (which splits what it has left
+ * after ~1 ms) instead of idling while one executor runs all 100 slow ones. */
+static void test_slow_chunk_splits(void **state)
+{
+    const size_t n = 1600;
+    uint64_t *in = malloc(n * 8), *out = malloc(n * 8);
+    assert_non_null(in);
+    assert_non_null(out);
+    for (size_t i = 0; i < n; i++)
+        in[i] = i;
+    g_slow_below = 100;
+    atomic_store(&g_slow_running, 0);
+    atomic_store(&g_slow_max, 0);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    assert_ok(fp_map(pool_of(state), "map.slow_head", in, 8, n, out, 8, NULL,
+                     NULL));
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double dt = (double)(t1.tv_sec - t0.tv_sec) +
+                (double)(t1.tv_nsec - t0.tv_nsec) * 1e-9;
+    print_message("map, 100 slow (1 ms) elements in the first chunk: %.1f ms, "
+                  "%ld slow at once\n",
+                  dt * 1e3, atomic_load(&g_slow_max));
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(out[i], f(i));
+    if (atomic_load(&g_slow_max) < 2)
+        fail_msg("the slow chunk ran on one executor only");
+    free(in);
+    free(out);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -618,6 +677,7 @@ int main(void)
         cmocka_unit_test(test_starmap),
         cmocka_unit_test(test_starmap_max_args),
         cmocka_unit_test(test_starmap_async),
+        cmocka_unit_test(test_slow_chunk_splits),
     };
     return cmocka_run_group_tests(tests, setup_pool2, teardown_pool);
 }

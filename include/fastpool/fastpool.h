@@ -266,9 +266,25 @@ typedef void (*fp_callback_fn_t)(fp_future_t *future, void *user_data);
 typedef void (*fp_error_callback_fn_t)(fp_future_t *future,
                                        const fp_error_t *err, void *user_data);
 
+/* imap's default bound on result bytes in its window (window_bytes). */
+#define FP_WINDOW_BYTES_DEFAULT ((size_t)32 << 20)
+
 /* Options for one call; zero is default; the pointer may be NULL. */
 typedef struct fp_call_params {
-    size_t chunksize; /* elements per chunk; 0: automatic */
+    /* Elements per chunk; 0: automatic.  map's automatic chunks split the
+     * range about 8 ways per executor, and a chunk that runs long is split
+     * again so idle executors can take part of it.  imap's automatic chunks
+     * follow the measured task time: the first chunks hold one element and
+     * grow x2 while a chunk takes under ~100 us, up to 4096 elements and
+     * n / (16 x executors); a slow chunk shrinks them at once. */
+    size_t chunksize;
+    /* imap / imap_unordered only: bound on the result bytes (out_size x
+     * elements) submitted and not yet taken, in flight or buffered; 0:
+     * FP_WINDOW_BYTES_DEFAULT (32 MiB).  Automatic chunks are cut to fit;
+     * explicit chunks stay whole and are admitted while they fit.  The
+     * window always admits one chunk, so a result larger than the bound
+     * still goes through, alone. */
+    size_t window_bytes;
     /* Completion callbacks: exactly one of them runs exactly once, on the
      * executor thread that finishes the call's last element (or on the
      * thread calling fp_future_cancel() when that finishes it, or, for a
@@ -371,9 +387,16 @@ typedef struct fp_iter fp_iter_t;
 
 /*
  * imap: results one by one in input order; imap_unordered: in the order they
- * complete.  Work is submitted lazily: a bounded window of chunks (a few per
- * executor) runs ahead of the consumer, so memory stays bounded however large
- * n is and however slowly results are taken.  Every element has its own
+ * complete.  Work is submitted lazily: a bounded window runs ahead of the
+ * consumer, so memory stays bounded however large n is and however slowly
+ * results are taken.  The window holds chunks submitted and not yet fully
+ * taken (running, done, or waiting for an earlier chunk in imap): at most
+ * 4 chunks per executor (at least 2), and at most params->window_bytes of
+ * results (default 32 MiB), but always at least one chunk.  With automatic
+ * chunks (at most 4096 elements each) that is at most 4 x executors x 4096
+ * elements and, when out_size > 0, at most max(1, window_bytes / out_size).
+ * The first automatic chunks hold one element, so the first result comes
+ * after about one task duration.  Every element has its own
  * status: a failing element does not stop the others.  params->callback and
  * error_callback are not used by iterators.
  */
