@@ -55,6 +55,8 @@ struct fp_future {
     fp_status_t status;
     fp_error_t err;
     fp_buf_t result; /* apply */
+
+    atomic_uint task_waiters; /* wake bits of executors waiting in a task */
 };
 
 /* ---- task-side calls ---------------------------------------------------- */
@@ -159,9 +161,12 @@ static void future_complete(fp_future_t *f)
     } else if (f->error_callback != NULL) {
         f->error_callback(f, &f->err, f->user_data);
     }
-    atomic_store_explicit(&f->done, 1, memory_order_release);
+    /* seq_cst, then the waiter counts: pairs with the waiters' seq_cst
+     * registration before their last look at `done` */
+    atomic_store(&f->done, 1);
     if (atomic_load(&f->waiters) > 0)
         fp__futex_wake(&f->done, 1 << 30);
+    fp__task_wake(pool, atomic_load(&f->task_waiters));
     fp__pool_work_done(pool);
     future_unref(f);
 }
@@ -191,31 +196,22 @@ fp_status_t fp_future_wait(fp_future_t *f, double timeout)
         return FP_OK;
     if (timeout == 0)
         return FP_ERR_TIMEOUT;
-    double deadline = timeout > 0 ? fp__now() + timeout : -1;
+    double deadline = fp__deadline(timeout); /* INFINITY: forever */
 
     fp_task_t *t = fp__current_task(f->pool);
     if (t != NULL) {
-        /* an executor of this pool: keep working while waiting */
-        unsigned idle = 0;
-        while (!atomic_load_explicit(&f->done, memory_order_acquire)) {
-            if (deadline >= 0 && fp__now() >= deadline)
-                return FP_ERR_TIMEOUT;
-            if (fp__help_once(t))
-                idle = 0;
-            else if (++idle > 64)
-                sched_yield();
-        }
-        return FP_OK;
+        /* an executor of this pool: run other work while waiting, sleep
+         * when there is none (the completion wakes us) */
+        return fp__task_wait(t, &f->done, 0, &f->task_waiters, deadline)
+                   ? FP_OK
+                   : FP_ERR_TIMEOUT;
     }
 
     atomic_fetch_add(&f->waiters, 1);
     while (!atomic_load_explicit(&f->done, memory_order_acquire)) {
-        double left = -1;
-        if (deadline >= 0) {
-            left = deadline - fp__now();
-            if (left <= 0)
-                break;
-        }
+        double left = deadline - fp__now(); /* INFINITY stays INFINITY */
+        if (left <= 0)
+            break;
         fp__futex_wait(&f->done, 0, left);
     }
     atomic_fetch_sub(&f->waiters, 1);

@@ -2,11 +2,13 @@
 #ifndef FP_CORE_CORE_H
 #define FP_CORE_CORE_H
 
+#include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
+#include <time.h>
 
 #include "deque.h"
 #include "fastpool/fastpool.h"
@@ -71,6 +73,7 @@ struct fp_task {
 
     pthread_t thread;
     fp_status_t init_status;
+    bool searching; /* counted in pool->searching (executor loop only) */
 };
 
 /* ---- updates ------------------------------------------------------------ */
@@ -97,7 +100,9 @@ struct fp_pool {
     /* sleeping: futex word bumped on every wake; counts of idle executors */
     _Alignas(64) atomic_uint sleep_seq;
     atomic_int sleepers;
-    atomic_int searching;
+    atomic_int searching; /* idle executors seeking work (<= max_searchers) */
+    atomic_int lookouts;  /* sleepers with a timeout, <= MAX_LOOKOUTS */
+    int max_searchers;
     atomic_int stop;
 
     /* broadcast updates: one in flight at a time */
@@ -117,6 +122,7 @@ struct fp_pool {
 
     /* executor start-up */
     unsigned started;
+    unsigned start_target; /* threads the creator waits for */
     pthread_cond_t start_cond;
 
     bool has_class;
@@ -212,11 +218,53 @@ static inline void fp__call_state_restore(fp_task_t *t,
 void fp__spawn_internal(fp_task_t *task, fp_frame_t *frame, fp_job_fn_t fn,
                         void *arg);
 
-/* Futex helpers (Linux). */
-void fp__futex_wait(atomic_uint *addr, unsigned expected, double timeout_s);
-void fp__futex_wake(atomic_uint *addr, int n);
+/* ---- time, timeouts, futexes (Linux) ------------------------------------ */
+
+/* A timeout of FP__FOREVER_S seconds (~31.7 years) or more means "forever",
+ * as do INFINITY, NaN and negative timeouts (see fastpool.h). */
+#define FP__FOREVER_S 1e9
 
 /* Monotonic seconds. */
 double fp__now(void);
+
+/* The monotonic deadline (fp__now() seconds) of a wait of `timeout_s`
+ * seconds: INFINITY for "forever" (negative, NaN, >= FP__FOREVER_S). */
+double fp__deadline(double timeout_s);
+
+/* The one place that turns seconds (a duration, or a deadline on the
+ * monotonic clock) into a timespec.  False, *ts untouched, when `s` is too
+ * large to wait for (NaN, INFINITY, >= 2 * FP__FOREVER_S): wait forever.
+ * Negative values give 0. */
+bool fp__timespec(double s, struct timespec *ts);
+
+/* Sleep while *addr == expected, at most `timeout_s` seconds (forever for
+ * negative, NaN or >= FP__FOREVER_S).  Spurious returns are possible. */
+void fp__futex_wait(atomic_uint *addr, unsigned expected, double timeout_s);
+/* Same, until the monotonic `deadline` (INFINITY: none), as a waiter of
+ * class `bits` (FUTEX_WAIT_BITSET: woken by fp__futex_wake, or by
+ * fp__futex_wake_bits with an intersecting mask). */
+void fp__futex_wait_until(atomic_uint *addr, unsigned expected, unsigned bits,
+                          double deadline);
+void fp__futex_wake(atomic_uint *addr, int n);
+void fp__futex_wake_bits(atomic_uint *addr, unsigned bits);
+
+/* ---- waiting from inside a task ----------------------------------------- */
+
+/* An executor of the pool (in a task) waits until *word != value or the
+ * monotonic `deadline` passes (INFINITY: none): it runs other work while
+ * there is some, then, after a short spin, sleeps on the pool's sleep futex
+ * (counted as a sleeper, so new work wakes it) with a doubling, bounded
+ * timeout.  `*waiters` collects the waiting executors' wake bits; whoever
+ * changes *word must then call fp__task_wake (with a seq_cst store, or both
+ * sides under one lock).  True when *word changed, false on timeout. */
+bool fp__task_wait(fp_task_t *task, atomic_uint *word, unsigned value,
+                   atomic_uint *waiters, double deadline);
+/* This executor's wake bit (for *waiters). */
+static inline unsigned fp__task_bit(const fp_task_t *task)
+{
+    return 1u << (task->index % 31);
+}
+/* Wake the executors whose bits are in `bits` (0: nobody, no syscall). */
+void fp__task_wake(fp_pool_t *pool, unsigned bits);
 
 #endif

@@ -78,6 +78,12 @@ struct fp_iter {
     size_t consume_pos;   /* position inside the chunk being consumed */
     ichunk_t *cur;        /* chunk being consumed */
     ichunk_t *done_head, *done_tail; /* unordered: completed, not consumed */
+
+    /* a consumer that is an executor of the pool sleeps on the pool's futex:
+     * chunk completions bump `progress` and wake the bits in `task_waiters`
+     * (both under `lock`) */
+    atomic_uint progress;
+    atomic_uint task_waiters;
 };
 
 static void chunk_run(fp_task_t *t, fp__root_t *root)
@@ -146,8 +152,12 @@ static void chunk_run(fp_task_t *t, fp__root_t *root)
         it->done_tail = c;
     }
     it->inflight--;
+    atomic_fetch_add_explicit(&it->progress, 1, memory_order_relaxed);
+    unsigned wake =
+        atomic_load_explicit(&it->task_waiters, memory_order_relaxed);
     pthread_cond_broadcast(&it->cond);
     pthread_mutex_unlock(&it->lock);
+    fp__task_wake(pool, wake); /* `it` may be gone: only the pool now */
     fp__pool_work_done(pool);
 }
 
@@ -373,26 +383,28 @@ static ichunk_t *iter_ready(fp_iter_t *it)
     return c;
 }
 
-/* Under it->lock: wait for a change, at most until `deadline` (< 0: none).
- * False on timeout. */
+/* Under it->lock: wait for a change, at most until the monotonic `deadline`
+ * (INFINITY: none).  False on timeout. */
 static bool iter_wait(fp_iter_t *it, double deadline)
 {
     fp_task_t *t = fp__current_task(it->pool);
     if (t != NULL) {
-        /* an executor of this pool: work instead of blocking */
+        /* an executor of this pool: work instead of blocking, sleep when
+         * there is none; registered under the lock, so the next chunk
+         * completion sees our bit */
+        atomic_fetch_or(&it->task_waiters, fp__task_bit(t));
+        unsigned seen = atomic_load(&it->progress);
         pthread_mutex_unlock(&it->lock);
-        if (!fp__help_once(t))
-            sched_yield();
+        bool changed = fp__task_wait(t, &it->progress, seen, &it->task_waiters,
+                                     deadline);
         pthread_mutex_lock(&it->lock);
-        return deadline < 0 || fp__now() < deadline;
+        return changed;
     }
-    if (deadline < 0) {
+    struct timespec ts;
+    if (!fp__timespec(deadline, &ts)) { /* forever */
         pthread_cond_wait(&it->cond, &it->lock);
         return true;
     }
-    struct timespec ts;
-    ts.tv_sec = (time_t)deadline;
-    ts.tv_nsec = (long)((deadline - (double)ts.tv_sec) * 1e9);
     return pthread_cond_timedwait(&it->cond, &it->lock, &ts) != ETIMEDOUT ||
            fp__now() < deadline;
 }
@@ -402,7 +414,7 @@ fp_status_t fp_iter_next(fp_iter_t *it, void *out, size_t *index,
 {
     if (it == NULL || (out == NULL && it->out_size != 0))
         return FP_ERR_INVALID;
-    double deadline = timeout >= 0 ? fp__now() + timeout : -1;
+    double deadline = fp__deadline(timeout); /* INFINITY: forever */
 
     pthread_mutex_lock(&it->lock);
     if (it->taken == it->n) {
@@ -479,7 +491,7 @@ void fp_iter_destroy(fp_iter_t *it)
         }
     }
     while (it->inflight > 0)
-        iter_wait(it, -1);
+        iter_wait(it, INFINITY);
     pthread_mutex_unlock(&it->lock);
 
     for (ichunk_t *c = it->win_head, *next; c != NULL; c = next) {

@@ -18,18 +18,46 @@
  * job runs inline on the spawner, nothing is allocated and no other cache
  * line is written.  That is what keeps spawn+sync at a few nanoseconds.
  *
- * Sleeping.  An idle executor spins for a while (as a "searcher"), then
- * registers as a sleeper and waits on the futex word sleep_seq.  Submitters
- * bump sleep_seq and wake one sleeper after queueing a root; both sides use
- * seq_cst operations (queue count / sleepers / sleep_seq), so a root queued
- * while an executor goes to sleep is always seen by one of them.  fp_spawn
- * checks `sleepers > 0 && searching == 0` with relaxed loads only, to keep a
- * fence off the spawn path; that check can miss an executor that is falling
- * asleep at that very moment (the store-load window on x86).  Such an
+ * Sleeping.  Pools may have far more executors than cores (up to 4096, for
+ * tasks that block), so idle executors must cost nothing, whatever their
+ * number.  An idle executor becomes a "searcher" only if fewer than
+ * max_searchers (cores/2 + 1) are searching; a searcher spins a while,
+ * checking the O(1) signals (injected roots, stop, updates) and a rotating
+ * window of SCAN_WINDOW deques per round, then looks at every deque once and
+ * goes to sleep.  The others go to sleep at once, without scanning (no
+ * executor scans all n deques in a loop: that was O(n^2) for the pool).
+ * Sleepers wait on the futex word sleep_seq (FUTEX_WAIT_BITSET, bit 31).
+ * One of them, the lookout, sleeps with a timeout that doubles from
+ * SLEEP_MIN_MS to SLEEP_MAX_MS while nothing arrives; all others sleep until
+ * woken.  An executor that is woken counts as a searcher (if a slot is
+ * free) until it finds work, and stops searching before it runs what it
+ * found, so that its own spawns wake the next executor: wake-ups spread one
+ * at a time through a big pool instead of all at once.  New executors go to
+ * sleep first (nothing can be queued before fp_pool_create returns), and
+ * start-up signals the creator once, when the last one has started.
+ *
+ * Submitters bump sleep_seq and wake one sleeper after queueing a root; both
+ * sides use seq_cst operations (queue count / sleepers / sleep_seq), so a
+ * root queued while an executor goes to sleep is always seen by one of them.
+ * fp_spawn checks `sleepers > 0 && searching == 0` with relaxed loads only, to
+ * keep a fence off the spawn path; that check can miss an executor that is
+ * falling asleep at that very moment (the store-load window on x86).  Such an
  * executor is not needed for correctness (the spawner syncs its own frames),
- * and it is woken by the next spawn, or by the sleep timeout (at most
- * SLEEP_MAX_MS) at the latest.  The timeout doubles while nothing arrives, so
- * an idle pool wakes a few times a second at most.
+ * and it is woken by the next spawn, or found by the lookout's next timed
+ * look (SLEEP_MAX_MS at the latest while a lookout sleeps).
+ *
+ * Waiting inside a task.  fp_future_wait and fp_iter_next on an executor of
+ * the same pool (fp__task_wait) run other work while there is some; after
+ * WAIT_SPINS fruitless rounds they sleep on sleep_seq too, counted as
+ * sleepers (so injections and spawns wake them, and they help), with the
+ * executor's bit (1 << index % 31) in the future's or iterator's waiter
+ * mask; the completion bumps sleep_seq and wakes that mask with
+ * FUTEX_WAKE_BITSET, which never wakes idle executors (bit 31).  Their
+ * timeout doubles up to SLEEP_MAX_MS, as a safety net only.
+ *
+ * Timeouts.  Every user timeout goes through fp__deadline (negative, NaN,
+ * INFINITY or >= FP__FOREVER_S: no deadline) and every timespec through
+ * fp__timespec, so that no conversion overflows time_t.
  *
  * Updates.  fp_pool_update publishes one record (update_cur, then update_seq)
  * and wakes every executor; each applies it between tasks (the main loop, the
@@ -40,6 +68,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <math.h>
 #include <linux/futex.h>
 #include <sched.h>
 #include <stdio.h>
@@ -57,11 +86,15 @@ _Static_assert(sizeof(fp__job_t) <= sizeof(fp_frame_t),
 
 _Thread_local fp_task_t *fp__tls_task;
 
-#define SPIN_ROUNDS 64     /* steal rounds before an idle executor sleeps */
+#define SPIN_ROUNDS 64     /* rounds a searcher spins before it sleeps */
+#define SCAN_WINDOW 32     /* deques a searcher looks at per spin round */
+#define MAX_LOOKOUTS 1     /* sleepers with a timeout; the rest need a wake */
+#define WAIT_SPINS 64      /* fruitless help rounds, then a waiting task sleeps */
 #define SLEEP_MIN_MS 1
 #define SLEEP_MAX_MS 256
+#define IDLE_BIT (1u << 31) /* futex bitset of idle executors (tasks: 0-30) */
 
-/* ---- small helpers ------------------------------------------------------ */
+/* ---- time, timeouts, futexes -------------------------------------------- */
 
 double fp__now(void)
 {
@@ -70,21 +103,60 @@ double fp__now(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
+double fp__deadline(double timeout_s)
+{
+    /* NaN fails every comparison: forever, like a negative timeout */
+    if (!(timeout_s >= 0) || timeout_s >= FP__FOREVER_S)
+        return INFINITY;
+    return fp__now() + timeout_s;
+}
+
+bool fp__timespec(double s, struct timespec *ts)
+{
+    /* 2e9 fits a 32-bit time_t, and holds any deadline now + (< 1e9) s */
+    if (!(s < 2 * FP__FOREVER_S))
+        return false;
+    if (!(s > 0))
+        s = 0;
+    time_t sec = (time_t)s;
+    long ns = (long)((s - (double)sec) * 1e9);
+    if (ns < 0)
+        ns = 0;
+    else if (ns > 999999999L)
+        ns = 999999999L;
+    ts->tv_sec = sec;
+    ts->tv_nsec = ns;
+    return true;
+}
+
 void fp__futex_wait(atomic_uint *addr, unsigned expected, double timeout_s)
 {
     struct timespec ts, *tsp = NULL;
-    if (timeout_s >= 0) {
-        ts.tv_sec = (time_t)timeout_s;
-        ts.tv_nsec = (long)((timeout_s - (double)ts.tv_sec) * 1e9);
+    if (timeout_s >= 0 && timeout_s < FP__FOREVER_S &&
+        fp__timespec(timeout_s, &ts))
         tsp = &ts;
-    }
     syscall(SYS_futex, (unsigned *)addr, FUTEX_WAIT_PRIVATE, expected, tsp,
             NULL, 0);
+}
+
+void fp__futex_wait_until(atomic_uint *addr, unsigned expected, unsigned bits,
+                          double deadline)
+{
+    /* FUTEX_WAIT_BITSET: an absolute CLOCK_MONOTONIC timeout */
+    struct timespec ts, *tsp = fp__timespec(deadline, &ts) ? &ts : NULL;
+    syscall(SYS_futex, (unsigned *)addr, FUTEX_WAIT_BITSET_PRIVATE, expected,
+            tsp, NULL, bits);
 }
 
 void fp__futex_wake(atomic_uint *addr, int n)
 {
     syscall(SYS_futex, (unsigned *)addr, FUTEX_WAKE_PRIVATE, n, NULL, NULL, 0);
+}
+
+void fp__futex_wake_bits(atomic_uint *addr, unsigned bits)
+{
+    syscall(SYS_futex, (unsigned *)addr, FUTEX_WAKE_BITSET_PRIVATE, INT_MAX,
+            NULL, NULL, bits);
 }
 
 static inline uint64_t rng_next(uint64_t *s)
@@ -119,6 +191,15 @@ static void wake_all(fp_pool_t *pool)
 {
     atomic_fetch_add(&pool->sleep_seq, 1);
     fp__futex_wake(&pool->sleep_seq, INT_MAX);
+}
+
+void fp__task_wake(fp_pool_t *pool, unsigned bits)
+{
+    if (bits == 0)
+        return;
+    /* the bump makes a waiter that is about to sleep return at once */
+    atomic_fetch_add(&pool->sleep_seq, 1);
+    fp__futex_wake_bits(&pool->sleep_seq, bits);
 }
 
 /* After pushing local work: wake a sleeper if nobody is looking for work. */
@@ -253,6 +334,50 @@ bool fp__help_once(fp_task_t *t)
         return true;
     }
     return false;
+}
+
+bool fp__task_wait(fp_task_t *t, atomic_uint *word, unsigned value,
+                   atomic_uint *waiters, double deadline)
+{
+    fp_pool_t *pool = t->pool;
+    const unsigned bit = fp__task_bit(t);
+    unsigned idle = 0, sleep_ms = SLEEP_MIN_MS;
+    for (;;) {
+        if (atomic_load_explicit(word, memory_order_acquire) != value)
+            return true;
+        if (deadline < INFINITY && fp__now() >= deadline)
+            return false;
+        if (fp__help_once(t)) {
+            idle = 0;
+            sleep_ms = SLEEP_MIN_MS;
+            continue;
+        }
+        if (++idle < WAIT_SPINS) {
+            if (idle < WAIT_SPINS / 2)
+                cpu_relax();
+            else
+                sched_yield();
+            continue;
+        }
+        /* Nothing to help with: sleep as a sleeper of the pool (injections
+         * and spawns wake sleepers) with our bit in *waiters (the
+         * completion wakes it).  Both registrations are seq_cst RMWs before
+         * the re-checks; the wakers bump sleep_seq after their change, so
+         * either we see the change or the futex sees the new seq. */
+        unsigned seq = atomic_load(&pool->sleep_seq);
+        atomic_fetch_or(waiters, bit);
+        atomic_fetch_add(&pool->sleepers, 1);
+        if (atomic_load(word) == value &&
+            atomic_load(&pool->inject_count) == 0) {
+            double until = fp__now() + sleep_ms * 1e-3;
+            fp__futex_wait_until(&pool->sleep_seq, seq, bit,
+                                 until < deadline ? until : deadline);
+            if (sleep_ms < SLEEP_MAX_MS)
+                sleep_ms *= 2;
+        }
+        atomic_fetch_sub(&pool->sleepers, 1);
+        idle = WAIT_SPINS - 2; /* woken: look for work twice, then sleep */
+    }
 }
 
 /* ---- fork-join ---------------------------------------------------------- */
@@ -411,57 +536,118 @@ fp_status_t fp_pool_update(fp_pool_t *pool, fp_cbuf_t update, fp_error_t *err)
 
 /* ---- the executor loop -------------------------------------------------- */
 
-static bool pool_has_visible_work(fp_task_t *t)
+/* O(1): what an idle executor must act on (an injected root, the stop
+ * flag, an update to apply).  seq_cst loads: see the design note. */
+static bool pool_has_urgent_work(fp_task_t *t)
 {
     fp_pool_t *pool = t->pool;
-    if (atomic_load(&pool->inject_count) > 0)
-        return true;
-    if (atomic_load(&pool->stop))
-        return true;
-    if (atomic_load(&pool->update_seq) != t->update_seen)
-        return true;
-    for (unsigned i = 0; i < pool->n; i++)
-        if (fp__deque_size(&pool->exec[i]->dq) > 0)
+    return atomic_load(&pool->inject_count) > 0 || atomic_load(&pool->stop) ||
+           atomic_load(&pool->update_seq) != t->update_seen;
+}
+
+/* Whether one of `count` deques from `from` on (wrapping) has work. */
+static bool deques_have_work(fp_pool_t *pool, unsigned from, unsigned count)
+{
+    unsigned n = pool->n;
+    if (count > n)
+        count = n;
+    for (unsigned k = 0, v = from % n; k < count; k++) {
+        if (fp__deque_size(&pool->exec[v]->dq) > 0)
+            return true;
+        if (++v == n)
+            v = 0;
+    }
+    return false;
+}
+
+static bool counter_acquire(atomic_int *c, int max)
+{
+    int v = atomic_load_explicit(c, memory_order_relaxed);
+    while (v < max)
+        if (atomic_compare_exchange_weak(c, &v, v + 1))
             return true;
     return false;
+}
+
+static inline void stop_searching(fp_task_t *t)
+{
+    if (t->searching) {
+        t->searching = false;
+        atomic_fetch_sub(&t->pool->searching, 1);
+    }
 }
 
 static void executor_idle(fp_task_t *t, unsigned *sleep_ms)
 {
     fp_pool_t *pool = t->pool;
-    /* search a little before sleeping: work often arrives in bursts */
-    atomic_fetch_add(&pool->searching, 1);
-    for (int r = 0; r < SPIN_ROUNDS; r++) {
-        if (pool_has_visible_work(t)) {
-            atomic_fetch_sub(&pool->searching, 1);
-            return;
+    /* Search a little before sleeping (work often arrives in bursts), but
+     * only max_searchers executors at once: the others go to sleep. */
+    bool scanned = false;
+    if (!t->searching)
+        t->searching = counter_acquire(&pool->searching, pool->max_searchers);
+    if (t->searching) {
+        unsigned from = (unsigned)(rng_next(&t->rng) % pool->n);
+        for (int r = 0; r < SPIN_ROUNDS; r++) {
+            if (pool_has_urgent_work(t) ||
+                deques_have_work(pool, from, SCAN_WINDOW))
+                return; /* still searching: the loop takes it */
+            from += SCAN_WINDOW;
+            for (int i = 0; i < 32; i++)
+                cpu_relax();
         }
-        for (int i = 0; i < 32; i++)
-            cpu_relax();
+        stop_searching(t);
+        scanned = true;
     }
-    atomic_fetch_sub(&pool->searching, 1);
 
     unsigned seq = atomic_load(&pool->sleep_seq);
     atomic_fetch_add(&pool->sleepers, 1);
-    if (!pool_has_visible_work(t)) {
-        fp__futex_wait(&pool->sleep_seq, seq, *sleep_ms / 1000.0);
-        if (*sleep_ms < SLEEP_MAX_MS)
+    /* One sleeper (the lookout) wakes on a doubling timeout, to catch work
+     * spawned while the spawner's wake check raced with executors falling
+     * asleep; the others sleep until woken. */
+    bool lookout = counter_acquire(&pool->lookouts, MAX_LOOKOUTS);
+    if (!pool_has_urgent_work(t) &&
+        !(scanned && deques_have_work(pool, 0, pool->n))) {
+        double until = lookout ? fp__now() + *sleep_ms * 1e-3 : INFINITY;
+        fp__futex_wait_until(&pool->sleep_seq, seq, IDLE_BIT, until);
+        if (lookout && *sleep_ms < SLEEP_MAX_MS)
             *sleep_ms *= 2;
     }
+    if (lookout)
+        atomic_fetch_sub(&pool->lookouts, 1);
     atomic_fetch_sub(&pool->sleepers, 1);
+    /* Woken: search (if a slot is free) until work is found, so that the
+     * spawns of a busy executor do not wake a crowd meanwhile. */
+    t->searching = counter_acquire(&pool->searching, pool->max_searchers);
 }
 
 static void executor_loop(fp_task_t *t)
 {
     fp_pool_t *pool = t->pool;
     unsigned sleep_ms = SLEEP_MIN_MS;
+    /* Nothing can be queued before fp_pool_create returns: sleep first (a
+     * steal round over every deque from every new executor is O(n^2)). */
+    executor_idle(t, &sleep_ms);
     while (!atomic_load_explicit(&pool->stop, memory_order_acquire)) {
-        if (fp__help_once(t)) {
+        fp__check_updates(t);
+        /* Stop searching before running what was found, so that its spawns
+         * wake other executors. */
+        fp__job_t *job = steal_round(t);
+        if (job != NULL) {
+            stop_searching(t);
+            run_stolen(t, job);
+            sleep_ms = SLEEP_MIN_MS;
+            continue;
+        }
+        fp__root_t *root = inject_take(pool);
+        if (root != NULL) {
+            stop_searching(t);
+            root->run(t, root);
             sleep_ms = SLEEP_MIN_MS;
             continue;
         }
         executor_idle(t, &sleep_ms);
     }
+    stop_searching(t);
 }
 
 static void *executor_main(void *arg)
@@ -491,9 +677,10 @@ static void *executor_main(void *arg)
     }
     t->init_status = st;
 
+    /* the creator needs one wake-up, when the last one has started */
     pthread_mutex_lock(&pool->idle_lock);
-    pool->started++;
-    pthread_cond_broadcast(&pool->start_cond);
+    if (++pool->started >= pool->start_target)
+        pthread_cond_signal(&pool->start_cond);
     pthread_mutex_unlock(&pool->idle_lock);
 
     if (st == FP_OK) {
@@ -614,6 +801,12 @@ fp_status_t fp_pool_create(fp_context_t *ctx, const fp_pool_params_t *params,
                   ? params->executors
                   : (unsigned)fp__setting_int(pool->log, FP__SET_EXECUTORS,
                                               conf, fp__topo_ncores(ctx->topo));
+    pool->start_target = pool->n;
+    /* Idle executors searching for work at once: enough to pick up bursts,
+     * few enough that an oversubscribed pool does not spin its cores. */
+    unsigned ncores = fp__topo_ncores(ctx->topo);
+    unsigned searchers = ncores / 2 + 1;
+    pool->max_searchers = (int)(searchers < pool->n ? searchers : pool->n);
     pool->pin = params->pin != FP_PIN_DEFAULT
                     ? params->pin
                     : (fp_pin_t)fp__setting_enum(pool->log, FP__SET_PIN, conf,
@@ -654,6 +847,7 @@ fp_status_t fp_pool_create(fp_context_t *ctx, const fp_pool_params_t *params,
         }
     }
     pthread_mutex_lock(&pool->idle_lock);
+    pool->start_target = nthreads;
     while (pool->started < nthreads)
         pthread_cond_wait(&pool->start_cond, &pool->idle_lock);
     pthread_mutex_unlock(&pool->idle_lock);

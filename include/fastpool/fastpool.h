@@ -219,7 +219,13 @@ typedef enum fp_pin {
 
 typedef struct fp_pool_params {
     unsigned executors;       /* 0: FP_EXECUTORS env, else one per core of
-                                 this process's CPU set */
+                                 this process's CPU set; at most 4096.  More
+                                 executors than cores is fine (for tasks that
+                                 block on I/O): idle ones sleep, and only a
+                                 few (cores/2 + 1) look for work at a time.
+                                 Executor threads get the default thread
+                                 stack size (RLIMIT_STACK, usually 8 MiB of
+                                 address space, committed only as used). */
     fp_pin_t pin;             /* 0: FP_PIN env, else FP_PIN_CORE */
     const char *worker_class; /* NULL: none; else a registered class name */
     fp_cbuf_t init_data;      /* copied; handed to every executor's init */
@@ -297,10 +303,22 @@ typedef struct fp_call_params {
     void *user_data;
 } fp_call_params_t;
 
-/* Wait until the call completes, at most `timeout` seconds (< 0: forever,
- * 0: just look).  FP_OK when it completed (successfully or not),
- * FP_ERR_TIMEOUT otherwise.  Safe from any thread; from an executor of the
- * same pool it runs other work while waiting. */
+/* Timeouts (every call that takes one: fp_future_wait, fp_future_get,
+ * fp_iter_next) are in seconds:
+ *   0                          just look, never block;
+ *   > 0                        wait at most that long;
+ *   < 0, NaN, INFINITY, or any value of 1e9 (~31.7 years) or more
+ *                              wait forever (no deadline is computed, so
+ *                              huge values such as 1e19 or DBL_MAX are safe).
+ * A blocked wait sleeps (it uses no CPU) after at most a short spin.  From
+ * inside a task on an executor of the same pool, a wait first runs other
+ * work of the pool; when there is none it sleeps until the awaited result
+ * arrives or new work does (which it then helps with). */
+
+/* Wait until the call completes, at most `timeout` seconds (see above).
+ * FP_OK when it completed (successfully or not), FP_ERR_TIMEOUT otherwise.
+ * Safe from any thread; from an executor of the same pool it runs other
+ * work while waiting. */
 FP_API fp_status_t fp_future_wait(fp_future_t *future, double timeout);
 
 /* fp_future_wait, then the call's status: FP_OK, the first task error
@@ -415,7 +433,8 @@ FP_API fp_status_t fp_imap_unordered(fp_pool_t *pool, const char *task,
  * when out_size is 0) and its input index into `*index` (may be NULL).
  * Returns FP_OK; the element's task error (index set, `err` filled); FP_END
  * when every result has been taken; FP_ERR_TIMEOUT if none arrived within
- * `timeout` seconds (< 0: forever).  One consumer thread at a time.
+ * `timeout` seconds (0: just look; < 0, NaN, INFINITY or >= 1e9: forever;
+ * see fp_future_wait).  One consumer thread at a time.
  */
 FP_API fp_status_t fp_iter_next(fp_iter_t *iter, void *out, size_t *index,
                                 double timeout, fp_error_t *err);
