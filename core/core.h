@@ -12,6 +12,8 @@
 
 #include "deque.h"
 #include "fastpool/fastpool.h"
+#include "common/clock.h"
+#include "common/futex.h"
 #include "common/log.h"
 #include "topo.h"
 
@@ -217,36 +219,6 @@ static inline void fp__call_state_restore(fp_task_t *t,
 /* fp_spawn for the library's own range splitting (not user code). */
 void fp__spawn_internal(fp_task_t *task, fp_frame_t *frame, fp_job_fn_t fn,
                         void *arg);
-
-/* ---- time, timeouts, futexes (Linux) ------------------------------------ */
-
-/* A timeout of FP__FOREVER_S seconds (~31.7 years) or more means "forever",
- * as do INFINITY, NaN and negative timeouts (see fastpool.h). */
-#define FP__FOREVER_S 1e9
-
-/* Monotonic seconds. */
-double fp__now(void);
-
-/* The monotonic deadline (fp__now() seconds) of a wait of `timeout_s`
- * seconds: INFINITY for "forever" (negative, NaN, >= FP__FOREVER_S). */
-double fp__deadline(double timeout_s);
-
-/* The one place that turns seconds (a duration, or a deadline on the
- * monotonic clock) into a timespec.  False, *ts untouched, when `s` is too
- * large to wait for (NaN, INFINITY, >= 2 * FP__FOREVER_S): wait forever.
- * Negative values give 0. */
-bool fp__timespec(double s, struct timespec *ts);
-
-/* Sleep while *addr == expected, at most `timeout_s` seconds (forever for
- * negative, NaN or >= FP__FOREVER_S).  Spurious returns are possible. */
-void fp__futex_wait(atomic_uint *addr, unsigned expected, double timeout_s);
-/* Same, until the monotonic `deadline` (INFINITY: none), as a waiter of
- * class `bits` (FUTEX_WAIT_BITSET: woken by fp__futex_wake, or by
- * fp__futex_wake_bits with an intersecting mask). */
-void fp__futex_wait_until(atomic_uint *addr, unsigned expected, unsigned bits,
-                          double deadline);
-void fp__futex_wake(atomic_uint *addr, int n);
-void fp__futex_wake_bits(atomic_uint *addr, unsigned bits);
 
 /* ---- waiting from inside a task ----------------------------------------- */
 

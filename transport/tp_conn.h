@@ -54,6 +54,7 @@
 #include <ucp/api/ucp.h>
 
 #include "auth.h"
+#include "common/clock.h"
 #include "common/log.h"
 #include "tp.h"
 
@@ -158,15 +159,9 @@ struct fp__tp {
 #define fp__tp_log(tp, lvl, ...) fp__log(&(tp)->log, (lvl), __VA_ARGS__)
 
 /* The progress loop reads the clock on every round, so it reads the cheap
- * coarse clock (a few ms resolution; heartbeats and deadlines are counted
- * in seconds).  The precise one showed up as 60% of a busy-poll profile on
- * our VMs, whose clock source makes clock_gettime slow. */
-static inline double fp__tp_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
+ * coarse clock (heartbeats and deadlines are counted in seconds).  The
+ * precise one showed up as 60% of a busy-poll profile on our VMs. */
+static inline double fp__tp_now(void) { return fp__now_coarse(); }
 
 /* recv.c: the active-message handler */
 ucs_status_t fp__tp_am_recv(void *arg, const void *header, size_t header_len,
