@@ -18,6 +18,17 @@
  *  - A call that takes a callback and returns an error never invokes that
  *    callback.  A call that returns FP_OK invokes exactly one of
  *    (callback, error_callback) exactly once.
+ *  - Linking the library changes nothing in the host program: no signal
+ *    handler, no thread and no UCX before the first call.  UCX is loaded
+ *    (dlopen) only when a transport is first used, and its own signal
+ *    handlers (SIGSEGV/SIGBUS/SIGFPE/SIGILL backtraces, the SIGHUP debug
+ *    action) are removed again, the program's dispositions restored, unless
+ *    FP_UCX_SIGNALS=yes asks to keep them.
+ *  - Settings left 0 by the code come from the environment (FP_EXECUTORS,
+ *    FP_PIN, FP_LOG_LEVEL, ...), then from the libconfig file $FP_CONFIG,
+ *    then from the defaults.  A bad environment value is never silently
+ *    replaced: one warning names the variable, the value and what is used
+ *    instead.
  */
 #ifndef FASTPOOL_FASTPOOL_H
 #define FASTPOOL_FASTPOOL_H
@@ -69,9 +80,11 @@ typedef struct fp_array {
     size_t elem_size;
 } fp_array_t;
 
-/* What went wrong in a call: the status, which element (for map-like calls;
- * 0 for apply), and the message the task gave with fp_task_error() (or one
- * the library wrote). */
+/* What went wrong in a call: the status, an index, and the message the task
+ * gave with fp_task_error() (or one the library wrote).  `index` is the
+ * element's input index for map-like calls and iterators, 0 for apply, and
+ * the failing executor's index (0..fp_pool_size()-1) for fp_pool_update and
+ * for a worker-class init error in fp_pool_create. */
 typedef struct fp_error {
     fp_status_t status;
     size_t index;
@@ -128,7 +141,10 @@ typedef fp_status_t (*fp_task_fn_t)(fp_task_t *task, const fp_cbuf_t *args,
  * FP_ERR_EXISTS.  Thread-safe.  Usually done through FP_TASK_REGISTER. */
 FP_API fp_status_t fp_task_register(const char *name, fp_task_fn_t fn);
 
-/* Look a task up by name: FP_ERR_NOT_FOUND if none. */
+/* Look a task up by name: FP_ERR_NOT_FOUND if none, which is also the
+ * answer for a name no task can have (empty, or FP_NAME_MAX bytes or more);
+ * FP_ERR_INVALID for NULL.  Every call that names a task or worker class
+ * answers the same way. */
 FP_API fp_status_t fp_task_lookup(const char *name, fp_task_fn_t *fn_p);
 
 /* Register `fn` under the name "fn" when the program (or a module that a node
@@ -253,7 +269,8 @@ FP_API unsigned fp_pool_size(const fp_pool_t *pool);
 
 /* Deliver `update` (copied) to every executor's worker-class update hook,
  * between tasks, and wait until all have run it.  Executors that are asleep
- * are woken to take it.  Returns the first hook error (described in `err`).
+ * are woken to take it.  Returns the first hook error in time (described in
+ * `err`; err->index is the executor whose hook failed).
  * FP_ERR_STATE if the pool's worker class has no update hook or if called
  * from inside a task. */
 FP_API fp_status_t fp_pool_update(fp_pool_t *pool, fp_cbuf_t update,
@@ -321,8 +338,9 @@ typedef struct fp_call_params {
  * work while waiting. */
 FP_API fp_status_t fp_future_wait(fp_future_t *future, double timeout);
 
-/* fp_future_wait, then the call's status: FP_OK, the first task error
- * (described in `err`, may be NULL), FP_ERR_CANCELED, or FP_ERR_TIMEOUT if it
+/* fp_future_wait, then the call's status: FP_OK, the first task error in
+ * time (described in `err`, may be NULL; see fp_map), FP_ERR_CANCELED, or
+ * FP_ERR_TIMEOUT if it
  * had not completed in time (the call goes on). */
 FP_API fp_status_t fp_future_get(fp_future_t *future, double timeout,
                                  fp_error_t *err);
@@ -354,8 +372,11 @@ FP_API void fp_future_release(fp_future_t *future);
  * `in_size` bytes at in + i*in_size; its result slot the `out_size` bytes at
  * out + i*out_size (out may be NULL when out_size is 0).  Results are in input
  * order.  n == 0 succeeds at once.  On a task error the remaining elements are
- * skipped and the first error is returned (and described in `err`); slots of
- * elements that ran keep their results.  Blocking; from inside a task of the
+ * skipped and the first error is returned (and described in `err`): the
+ * first to happen in time, not the lowest failing index (elements run
+ * concurrently, and elements after a failure may not run at all);
+ * err->index is that element's input index.  Slots of elements that ran
+ * keep their results.  Blocking; from inside a task of the
  * same pool it runs as nested parallel work on the executors.
  */
 FP_API fp_status_t fp_map(fp_pool_t *pool, const char *task, const void *in,
