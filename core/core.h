@@ -32,9 +32,14 @@ struct fp_context {
 typedef struct fp__job {
     fp_job_fn_t fn;
     void *arg;
-    atomic_int done; /* set (release) by a thief when it finished the job */
+    /* FP__JOB_DONE once the job has run (set by a thief with one RMW that
+     * also reads the syncer's wake bit, if it went to sleep: the frame
+     * lives on the syncer's stack, so the thief may touch it only once) */
+    atomic_uint done;
     int internal;    /* the library's own splitting, not user code */
 } fp__job_t;
+
+#define FP__JOB_DONE (1u << 31) /* in fp__job_t.done; lower bits: wake bits */
 
 /* A unit of work submitted from outside the executors (injection queue). */
 typedef struct fp__root fp__root_t;

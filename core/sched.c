@@ -226,9 +226,14 @@ static inline void run_stolen(fp_task_t *t, fp__job_t *job)
 {
     unsigned user = job->internal == 0;
     t->depth += user;
+    fp_pool_t *pool = t->pool;
     job->fn(t, job->arg);
     t->depth -= user;
-    atomic_store_explicit(&job->done, 1, memory_order_release);
+    /* after this RMW the frame may be gone (its syncer returns) */
+    unsigned sleepers = atomic_fetch_or_explicit(&job->done, FP__JOB_DONE,
+                                                 memory_order_acq_rel);
+    if (FP__UNLIKELY(sleepers != 0))
+        fp__task_wake(pool, sleepers);
 }
 
 /* One pass over the other executors, starting at a random one. */
@@ -328,7 +333,7 @@ static inline void spawn(fp_task_t *t, fp_frame_t *frame, fp_job_fn_t fn,
     if (FP__UNLIKELY(fp__deque_push(&t->dq, job) != 0)) {
         /* the deque could not grow: run the job now, which is always legal */
         fn(t, arg);
-        atomic_store_explicit(&job->done, 1, memory_order_relaxed);
+        atomic_store_explicit(&job->done, FP__JOB_DONE, memory_order_relaxed);
         return;
     }
     maybe_wake_for_spawn(t->pool);
@@ -345,22 +350,45 @@ void fp__spawn_internal(fp_task_t *t, fp_frame_t *frame, fp_job_fn_t fn,
     spawn(t, frame, fn, arg, 1);
 }
 
+/* Wait for a thief to finish our job: help with other work; when there is
+ * none, spin briefly (a thief usually finishes soon), then sleep as a
+ * sleeper of the pool (new work wakes it) with our bit in the frame's
+ * `done` word, which the thief's RMW hands to fp__task_wake. */
 static void sync_wait_stolen(fp_task_t *t, fp__job_t *job)
 {
-    unsigned idle = 0;
-    while (!atomic_load_explicit(&job->done, memory_order_acquire)) {
+    enum { SPINS = 256, YIELDS = 64 };
+    fp_pool_t *pool = t->pool;
+    unsigned idle = 0, sleep_ms = SLEEP_MIN_MS;
+    while (!(atomic_load_explicit(&job->done, memory_order_acquire) &
+             FP__JOB_DONE)) {
         fp__check_updates(t);
         fp__job_t *other = steal_round(t);
         if (other != NULL) {
             run_stolen(t, other);
             idle = 0;
+            sleep_ms = SLEEP_MIN_MS;
             continue;
         }
-        /* the thief is running our job: it will finish; stay light */
-        if (++idle < 256)
+        if (++idle < SPINS) {
             cpu_relax();
-        else
+            continue;
+        }
+        if (idle < SPINS + YIELDS) {
             sched_yield();
+            continue;
+        }
+        /* seq before the registration, as in fp__task_wait: a thief that
+         * finishes after it bumps sleep_seq, so the futex returns at once */
+        unsigned seq = atomic_load(&pool->sleep_seq);
+        if (atomic_fetch_or(&job->done, fp__task_bit(t)) & FP__JOB_DONE)
+            break; /* seq_cst RMW: it acquires the thief's writes too */
+        atomic_fetch_add(&pool->sleepers, 1);
+        fp__futex_wait_until(&pool->sleep_seq, seq, fp__task_bit(t),
+                             fp__now() + sleep_ms * 1e-3);
+        atomic_fetch_sub(&pool->sleepers, 1);
+        if (sleep_ms < SLEEP_MAX_MS)
+            sleep_ms *= 2;
+        idle = SPINS + YIELDS - 2; /* woken: look for work twice, then sleep */
     }
 }
 
@@ -376,7 +404,7 @@ void fp_sync(fp_task_t *t, fp_frame_t *frame)
      * nobody else can take them any more once popped) and keep looking. */
     while (x != NULL && x != job) {
         x->fn(t, x->arg); /* our own frame: same depth as its spawner */
-        atomic_store_explicit(&x->done, 1, memory_order_relaxed);
+        atomic_store_explicit(&x->done, FP__JOB_DONE, memory_order_relaxed);
         x = fp__deque_pop(&t->dq);
     }
     if (x == job) {

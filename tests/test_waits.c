@@ -487,6 +487,64 @@ static void test_task_wait_takes_new_work(void **state)
     fp_future_release(blocker);
 }
 
+/* ---- fp_sync of a job a thief is running ---------------------------------- */
+
+typedef struct sync_child {
+    unsigned executor;
+    double seconds;
+} sync_child_t;
+
+typedef struct sync_root {
+    sync_child_t child;
+    unsigned root_executor;
+    double cpu_s, wall_s;
+} sync_root_t;
+
+/* A job that blocks (sleeps, as one waiting on I/O would). */
+static void sync_child_job(fp_task_t *t, void *arg)
+{
+    sync_child_t *c = arg;
+    c->executor = fp_task_executor(t);
+    fp_test_sleep_us((unsigned)(c->seconds * 1e6));
+}
+
+/* Spawn the blocking child, stay busy long enough for the other executor
+ * to steal it, then sync: the syncer has nothing else to do and must sleep
+ * until the thief finishes. */
+static void sync_root_job(fp_task_t *t, void *arg)
+{
+    sync_root_t *r = arg;
+    r->root_executor = fp_task_executor(t);
+    fp_frame_t f;
+    fp_spawn(t, &f, sync_child_job, &r->child);
+    double end = now_s() + 0.05;
+    while (now_s() < end) {
+    }
+    double c0 = thread_cpu_s(), w0 = now_s();
+    fp_sync(t, &f);
+    r->cpu_s = thread_cpu_s() - c0;
+    r->wall_s = now_s() - w0;
+}
+
+static void test_sync_stolen_sleeps(void **state)
+{
+    (void)state;
+    watchdog(60, "fp_sync of a stolen job");
+    sync_root_t r;
+    for (int attempt = 0; attempt < 10; attempt++) {
+        memset(&r, 0, sizeof(r));
+        r.child.seconds = BLOCK_MS * 1e-3;
+        r.child.executor = ~0u;
+        assert_ok(fp_pool_run(g_env.pool, sync_root_job, &r));
+        if (r.child.executor != r.root_executor)
+            break; /* stolen: what we came for */
+    }
+    if (r.child.executor == r.root_executor)
+        skip(); /* never stolen in 10 tries: nothing to measure */
+    assert_true(r.wall_s >= BLOCK_MS * 1e-3 * 0.5);
+    check_cpu("fp_sync of a stolen, blocking job", r.cpu_s, r.wall_s);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -505,6 +563,7 @@ int main(void)
         T(test_task_future_wait_sleeps),
         T(test_task_iter_next_sleeps),
         T(test_task_wait_takes_new_work),
+        T(test_sync_stolen_sleeps),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
