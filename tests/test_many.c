@@ -39,21 +39,6 @@ static void on_alarm(int sig)
     _exit(1);
 }
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static double process_cpu_s(void)
-{
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec * 1e-6 +
-           (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec * 1e-6;
-}
-
 static fp_status_t mn_sq(fp_task_t *task, const fp_cbuf_t *args, size_t nargs,
                          fp_buf_t *out)
 {
@@ -87,9 +72,9 @@ static void many_executors(unsigned full, unsigned sanitized)
     fp_error_t err;
     memset(&err, 0, sizeof(err));
 
-    double w0 = now_s();
+    double w0 = fp_test_now();
     fp_status_t s = fp_pool_create(ctx, &p, &pool, &err);
-    double create_s = now_s() - w0;
+    double create_s = fp_test_now() - w0;
     if (s != FP_OK)
         fail_msg("fp_pool_create(%u): %s: %s", n, fp_status_name(s),
                  err.message);
@@ -97,9 +82,9 @@ static void many_executors(unsigned full, unsigned sanitized)
 
     /* let start-up settle, then measure a stretch of idleness */
     fp_test_sleep_ms(300);
-    double c0 = process_cpu_s(), i0 = now_s();
+    double c0 = fp_test_process_cpu(), i0 = fp_test_now();
     fp_test_sleep_ms((unsigned)(IDLE_S * 1000));
-    double idle_cpu = process_cpu_s() - c0, idle_wall = now_s() - i0;
+    double idle_cpu = fp_test_process_cpu() - c0, idle_wall = fp_test_now() - i0;
     double idle = idle_cpu / idle_wall;
 
     /* work submitted to the idle pool completes (no lost wake-up) */
@@ -111,9 +96,9 @@ static void many_executors(unsigned full, unsigned sanitized)
         in[i] = i;
         out[i] = 0;
     }
-    double m0 = now_s();
+    double m0 = fp_test_now();
     assert_ok(fp_map(pool, "mn.sq", in, 8, m, out, 8, NULL, &err));
-    double map_s = now_s() - m0;
+    double map_s = fp_test_now() - m0;
     for (size_t i = 0; i < m; i++)
         if (out[i] != in[i] * in[i] + 1)
             fail_msg("map on %u executors: element %zu is %llu", n, i,
@@ -123,18 +108,18 @@ static void many_executors(unsigned full, unsigned sanitized)
     uint64_t x = 12345;
     fp_cbuf_t arg = {&x, 8};
     fp_buf_t res = {NULL, 0};
-    double a0 = now_s();
+    double a0 = fp_test_now();
     assert_ok(fp_apply(pool, "mn.sq", &arg, 1, &res, &err));
-    double apply_s = now_s() - a0;
+    double apply_s = fp_test_now() - a0;
     assert_int_equal(res.size, 8);
     uint64_t y;
     memcpy(&y, res.data, 8);
     assert_int_equal(y, x * x + 1);
     free(res.data);
 
-    double d0 = now_s();
+    double d0 = fp_test_now();
     assert_ok(fp_pool_destroy(pool));
-    double destroy_s = now_s() - d0;
+    double destroy_s = fp_test_now() - d0;
     fp_context_destroy(ctx);
     alarm(0);
 

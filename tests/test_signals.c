@@ -20,17 +20,8 @@
 #include <unistd.h>
 
 #include "fastpool/fastpool.h"
+#include "fp_plain.h"
 
-static int failures;
-#define CHECK(cond, ...)                                                       \
-    do {                                                                       \
-        if (!(cond)) {                                                         \
-            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);               \
-            fprintf(stderr, __VA_ARGS__);                                      \
-            fprintf(stderr, "\n");                                             \
-            failures++;                                                        \
-        }                                                                      \
-    } while (0)
 #define assert_ok(e) CHECK((e) == FP_OK, "%s failed", #e)
 
 static fp_status_t sig_square(fp_task_t *t, const fp_cbuf_t *a, size_t n,
@@ -47,18 +38,6 @@ FP_TASK_REGISTER(sig_square)
 static const int watched[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGHUP};
 
 /* Whether a library whose name contains `name` is mapped into us. */
-static bool mapped(const char *name)
-{
-    FILE *f = fopen("/proc/self/maps", "r");
-    if (f == NULL)
-        return false;
-    char line[512];
-    bool found = false;
-    while (!found && fgets(line, sizeof(line), f) != NULL)
-        found = strstr(line, name) != NULL;
-    fclose(f);
-    return found;
-}
 
 static void assert_default_dispositions(void)
 {
@@ -90,7 +69,7 @@ static void use_local_pool(void)
 
 static void check_no_ucx(const char *when)
 {
-    CHECK(!mapped("libucp") && !mapped("libucs"),
+    CHECK(!fp_plain_mapped("libucp") && !fp_plain_mapped("libucs"),
           "UCX is loaded %s, though nothing used the transport", when);
     assert_default_dispositions();
 }
@@ -129,8 +108,8 @@ int main(void)
     check_no_ucx("after a local pool ran");
     expect_death_by(SIGHUP);
     expect_death_by(SIGSEGV);
-    printf("%s: %s\n", failures ? "FAIL" : "PASS",
+    printf("%s: %s\n", fp_plain_failures ? "FAIL" : "PASS",
            "no UCX and default signal dispositions with local pools; SIGHUP "
            "and SIGSEGV kill the program");
-    return failures ? 1 : 0;
+    return fp_plain_failures ? 1 : 0;
 }

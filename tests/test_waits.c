@@ -53,30 +53,6 @@ static void watchdog(unsigned seconds, const char *what)
     alarm(FP_TEST_SANITIZED ? seconds * 4 : seconds);
 }
 
-/* ---- clocks ------------------------------------------------------------- */
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static double thread_cpu_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static double process_cpu_s(void)
-{
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec * 1e-6 +
-           (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec * 1e-6;
-}
-
 /* ---- tasks -------------------------------------------------------------- */
 
 static uint64_t get_u64(const void *p)
@@ -143,7 +119,7 @@ static fp_status_t wt_waiter(fp_task_t *task, const fp_cbuf_t *args,
     memcpy(&o, args[0].data, sizeof(o));
     wait_report_t r;
     memset(&r, 0, sizeof(r));
-    double c0 = thread_cpu_s(), w0 = now_s();
+    double c0 = fp_test_thread_cpu(), w0 = fp_test_now();
     if (o.f != NULL) {
         r.status = fp_future_wait(o.f, o.timeout);
         fp_cbuf_t res = {NULL, 0};
@@ -153,8 +129,8 @@ static fp_status_t wt_waiter(fp_task_t *task, const fp_cbuf_t *args,
     } else {
         r.status = fp_iter_next(o.it, &r.value, NULL, o.timeout, NULL);
     }
-    r.cpu_s = thread_cpu_s() - c0;
-    r.wall_s = now_s() - w0;
+    r.cpu_s = fp_test_thread_cpu() - c0;
+    r.wall_s = fp_test_now() - w0;
     void *p = fp_task_output(task, sizeof(r));
     if (p == NULL)
         return fp_task_error(task, FP_ERR_NOMEM, "no output");
@@ -216,9 +192,9 @@ static void test_future_wait_huge_timeouts(void **state)
         fp_cbuf_t arg = {&x, 8};
         fp_future_t *f = NULL;
         assert_ok(fp_apply_async(g_env.pool, "wt.slow", &arg, 1, NULL, &f));
-        double c0 = thread_cpu_s(), w0 = now_s();
+        double c0 = fp_test_thread_cpu(), w0 = fp_test_now();
         assert_ok(fp_future_wait(f, k_timeouts[k].v));
-        double cpu = thread_cpu_s() - c0, wall = now_s() - w0;
+        double cpu = fp_test_thread_cpu() - c0, wall = fp_test_now() - w0;
         assert_true(fp_future_done(f));
         fp_cbuf_t res;
         assert_ok(fp_future_result(f, &res));
@@ -241,9 +217,9 @@ static void test_future_get_huge_timeouts(void **state)
         assert_ok(fp_map_async(g_env.pool, "wt.slow", &in, 8, 1, &out, 8, NULL,
                                &f));
         fp_error_t err;
-        double c0 = thread_cpu_s(), w0 = now_s();
+        double c0 = fp_test_thread_cpu(), w0 = fp_test_now();
         assert_ok(fp_future_get(f, k_timeouts[k].v, &err));
-        double cpu = thread_cpu_s() - c0, wall = now_s() - w0;
+        double cpu = fp_test_thread_cpu() - c0, wall = fp_test_now() - w0;
         assert_int_equal(out, in * 3);
         check_cpu(what, cpu, wall);
         fp_future_release(f);
@@ -265,7 +241,7 @@ static void iter_huge_timeouts(bool ordered)
             assert_ok(fp_imap_unordered(g_env.pool, "wt.slow", in, 8, 2, 8,
                                         NULL, &it));
         bool seen[2] = {false, false};
-        double c0 = thread_cpu_s(), w0 = now_s();
+        double c0 = fp_test_thread_cpu(), w0 = fp_test_now();
         for (int j = 0; j < 2; j++) {
             uint64_t v = 0;
             size_t idx = 99;
@@ -275,7 +251,7 @@ static void iter_huge_timeouts(bool ordered)
             seen[idx] = true;
             assert_int_equal(v, in[idx] * 3);
         }
-        double cpu = thread_cpu_s() - c0, wall = now_s() - w0;
+        double cpu = fp_test_thread_cpu() - c0, wall = fp_test_now() - w0;
         uint64_t v;
         assert_status(fp_iter_next(it, &v, NULL, k_timeouts[k].v, NULL),
                       FP_END);
@@ -304,18 +280,18 @@ static void test_finite_timeouts_still_expire(void **state)
     fp_future_t *f = NULL;
     assert_ok(fp_apply_async(g_env.pool, "wt.block", NULL, 0, NULL, &f));
     assert_status(fp_future_wait(f, 0), FP_ERR_TIMEOUT);
-    double w0 = now_s();
+    double w0 = fp_test_now();
     assert_status(fp_future_wait(f, 0.05), FP_ERR_TIMEOUT);
-    assert_true(now_s() - w0 >= 0.045);
+    assert_true(fp_test_now() - w0 >= 0.045);
     assert_status(fp_future_get(f, 1e-6, NULL), FP_ERR_TIMEOUT);
 
     fp_iter_t *it = NULL;
     assert_ok(fp_imap(g_env.pool, "wt.block", NULL, 0, 1, 8, NULL, &it));
     uint64_t v;
     assert_status(fp_iter_next(it, &v, NULL, 0, NULL), FP_ERR_TIMEOUT);
-    w0 = now_s();
+    w0 = fp_test_now();
     assert_status(fp_iter_next(it, &v, NULL, 0.05, NULL), FP_ERR_TIMEOUT);
-    assert_true(now_s() - w0 >= 0.045);
+    assert_true(fp_test_now() - w0 >= 0.045);
 
     sem_post(&g_gate);
     sem_post(&g_gate);
@@ -354,10 +330,10 @@ static void client_wait_cpu(double timeout, const char *what)
     wait_blocked_count(b0 + 1);
     pthread_t th;
     assert_int_equal(pthread_create(&th, NULL, opener, NULL), 0);
-    double c0 = thread_cpu_s(), p0 = process_cpu_s(), w0 = now_s();
+    double c0 = fp_test_thread_cpu(), p0 = fp_test_process_cpu(), w0 = fp_test_now();
     assert_ok(fp_future_wait(f, timeout));
-    double cpu = thread_cpu_s() - c0, pcpu = process_cpu_s() - p0,
-           wall = now_s() - w0;
+    double cpu = fp_test_thread_cpu() - c0, pcpu = fp_test_process_cpu() - p0,
+           wall = fp_test_now() - w0;
     pthread_join(th, NULL);
     fp_cbuf_t res;
     assert_ok(fp_future_result(f, &res));
@@ -396,9 +372,9 @@ static void task_wait_cpu(bool iter, double timeout, const char *what)
     fp_future_t *waiter = NULL;
     assert_ok(fp_apply_async(g_env.pool, "wt.waiter", &arg, 1, NULL, &waiter));
     fp_test_sleep_ms(20); /* let it start waiting */
-    double p0 = process_cpu_s(), w0 = now_s();
+    double p0 = fp_test_process_cpu(), w0 = fp_test_now();
     fp_test_sleep_ms(BLOCK_MS);
-    double pcpu = process_cpu_s() - p0, pwall = now_s() - w0;
+    double pcpu = fp_test_process_cpu() - p0, pwall = fp_test_now() - w0;
     sem_post(&g_gate);
 
     fp_error_t err;
@@ -461,10 +437,10 @@ static void test_task_wait_takes_new_work(void **state)
         uint64_t x = 100 + (uint64_t)round;
         fp_cbuf_t a = {&x, 8};
         fp_future_t *z = NULL;
-        double w0 = now_s();
+        double w0 = fp_test_now();
         assert_ok(fp_apply_async(g_env.pool, "wt.slow", &a, 1, NULL, &z));
         assert_ok(fp_future_wait(z, 10.0));
-        double took = now_s() - w0;
+        double took = fp_test_now() - w0;
         printf("  new work run by a sleeping in-task waiter: %.3f s "
                "(task itself 0.100 s)\n", took);
         fp_cbuf_t res;
@@ -517,13 +493,13 @@ static void sync_root_job(fp_task_t *t, void *arg)
     r->root_executor = fp_task_executor(t);
     fp_frame_t f;
     fp_spawn(t, &f, sync_child_job, &r->child);
-    double end = now_s() + 0.05;
-    while (now_s() < end) {
+    double end = fp_test_now() + 0.05;
+    while (fp_test_now() < end) {
     }
-    double c0 = thread_cpu_s(), w0 = now_s();
+    double c0 = fp_test_thread_cpu(), w0 = fp_test_now();
     fp_sync(t, &f);
-    r->cpu_s = thread_cpu_s() - c0;
-    r->wall_s = now_s() - w0;
+    r->cpu_s = fp_test_thread_cpu() - c0;
+    r->wall_s = fp_test_now() - w0;
 }
 
 static void test_sync_stolen_sleeps(void **state)

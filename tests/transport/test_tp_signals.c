@@ -17,31 +17,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fp_plain.h"
 #include "tp.h"
 
-static int failures;
-#define CHECK(cond, ...)                                                       \
-    do {                                                                       \
-        if (!(cond)) {                                                         \
-            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);               \
-            fprintf(stderr, __VA_ARGS__);                                      \
-            fprintf(stderr, "\n");                                             \
-            failures++;                                                        \
-        }                                                                      \
-    } while (0)
 
-static bool mapped(const char *name)
-{
-    FILE *f = fopen("/proc/self/maps", "r");
-    if (f == NULL)
-        return false;
-    char line[512];
-    bool found = false;
-    while (!found && fgets(line, sizeof(line), f) != NULL)
-        found = strstr(line, name) != NULL;
-    fclose(f);
-    return found;
-}
 
 static bool has_handler(int sig)
 {
@@ -65,7 +44,7 @@ static void child(int sig, bool want_handlers)
     fp__tp_t *tp = NULL;
     if (fp__tp_create(&p, &tp) != FP_OK)
         _exit(10);
-    if (!mapped("libucp"))
+    if (!fp_plain_mapped("libucp"))
         _exit(11);
     static const int watched[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGHUP};
     bool any = false;
@@ -122,6 +101,6 @@ int main(void)
           term);
     printf("%s: UCX's signal handlers off while the transport is in use, on "
            "with FP_UCX_SIGNALS=yes\n",
-           failures ? "FAIL" : "PASS");
-    return failures ? 1 : 0;
+           fp_plain_failures ? "FAIL" : "PASS");
+    return fp_plain_failures ? 1 : 0;
 }
