@@ -13,12 +13,11 @@
 #include "deque.h"
 #include "fastpool/fastpool.h"
 #include "common/clock.h"
+#include "common/compiler.h"
 #include "common/futex.h"
 #include "common/log.h"
 #include "topo.h"
 
-#define FP__LIKELY(x) __builtin_expect(!!(x), 1)
-#define FP__UNLIKELY(x) __builtin_expect(!!(x), 0)
 
 struct fp_context {
     fp__logger_t log;

@@ -447,23 +447,24 @@ static fp_status_t send_msg(fp__tp_conn_t *c, fp__wire_msg_t *msg,
         return c->state == FP__CONN_CLOSED ? FP_ERR_CLOSED : FP_ERR_STATE;
     msg->hdr.seq = ++c->seq;
     msg->hdr.route = c->peer_route;
-    fp_status_t st =
-        fp__wire_encode_header(hdr, sizeof(hdr), msg, &hl, reason,
-                               sizeof(reason));
+    /* framed: the header is encoded straight into the headroom in front of
+     * the payload (its length is fixed by the type) */
+    size_t fl = frame_end != NULL ? fp__wire_header_len(msg->hdr.type) : 0;
+    unsigned char *at = fl != 0 ? frame_end - fl : hdr;
+    fp_status_t st = fp__wire_encode_header(
+        at, fl != 0 ? fl : sizeof(hdr), msg, &hl, reason, sizeof(reason));
     if (st != FP_OK) {
         c->seq--;
         fp__tp_log(c->tp, FP_LOG_ERROR, "cannot send %s: %s",
                    fp__wire_type_name(msg->hdr.type), reason);
         return st;
     }
-    if (frame_end != NULL) {
-        memcpy(frame_end - hl, hdr, hl);
-        st = fp__tp_send_raw_mem(c, NULL, 0, frame_end - hl, hl + len, mem,
-                                 cb, user_data);
-    } else {
+    if (fl != 0)
+        st = fp__tp_send_raw_mem(c, NULL, 0, at, hl + len, mem, cb,
+                                 user_data);
+    else
         st = fp__tp_send_raw_mem(c, hdr, hl, payload, len, mem, cb,
                                  user_data);
-    }
     /* c may be gone once the send returned FP_OK (an inline completion
      * callback may close it): touch it only on error, when none ran */
     if (st != FP_OK)

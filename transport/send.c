@@ -5,6 +5,7 @@
 #include <string.h>
 #include <stdlib.h>
 
+#include "common/compiler.h"
 #include "tp_conn.h"
 #include "ucx_api.h"
 
@@ -128,15 +129,6 @@ fp_status_t fp__tp_send_raw_mem(fp__tp_conn_t *c, const void *header,
         param.memh = memh;
     }
 
-    /* link before sending: the callback may not run inline, but keep the
-     * list consistent whatever happens */
-    r->prev = NULL;
-    r->next = c->pending;
-    if (c->pending != NULL)
-        c->pending->prev = r;
-    c->pending = r;
-    fp__tp_conn_ref(c);
-
     ucs_status_ptr_t sp = fp__ucx.am_send_nbx(c->ep, FP__TP_AM_ID,
                                           header_len != 0 ? r->header : NULL,
                                           header_len,
@@ -146,20 +138,28 @@ fp_status_t fp__tp_send_raw_mem(fp__tp_conn_t *c, const void *header,
     tp->stats.bytes_sent +=
         header_len != 0 ? len : len - fp__wire_framed_hdr_len(payload, len);
     c->last_sent = tp->now;
-    if (sp == NULL) { /* completed inline: the callback is NOT called */
-        send_req_unlink(r);
+    if (FP__LIKELY(sp == NULL)) {
+        /* completed inline (most eager sends): UCX does NOT call the
+         * callback, and the request never needed linking.  `c` is not
+         * touched after cb, which may close it. */
         send_req_free(tp, r);
         if (cb != NULL)
             cb(user_data, FP_OK);
-        fp__tp_conn_unref(c);
         return FP_OK;
     }
     if (UCS_PTR_IS_ERR(sp)) {
-        send_req_unlink(r);
         send_req_free(tp, r);
-        fp__tp_conn_unref(c);
         return fp__from_ucs(UCS_PTR_STATUS(sp));
     }
+    /* in flight: UCX calls send_done from a later progress round, never
+     * from inside ucp_am_send_nbx, so linking it now keeps the pending list
+     * and the connection's reference right */
+    r->prev = NULL;
+    r->next = c->pending;
+    if (c->pending != NULL)
+        c->pending->prev = r;
+    c->pending = r;
+    fp__tp_conn_ref(c);
     r->ucx_req = sp;
     return FP_OK;
 }

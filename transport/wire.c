@@ -234,6 +234,12 @@ const char *fp__wire_type_name(uint8_t type)
     return ti ? ti->name : "unknown";
 }
 
+size_t fp__wire_header_len(uint8_t type)
+{
+    const type_info_t *ti = type_info(type);
+    return ti ? ti->hdr_len : 0;
+}
+
 static bool pool_scoped(uint8_t type)
 {
     return type >= FP__WIRE_POOL_OPEN;

@@ -445,6 +445,10 @@ void fp__wire_builder_finish(const fp__wire_builder_t *b, fp__wire_msg_t *msg);
 /* ---- helpers --------------------------------------------------------------------- */
 
 /* "HELLO", ... or "unknown". */
+/* The header length of messages of `type` (fixed per type), 0 if the type
+ * is unknown. */
+size_t fp__wire_header_len(uint8_t type);
+
 const char *fp__wire_type_name(uint8_t type);
 
 /* The version both sides speak: the highest in both [our_min, our_max] and
