@@ -128,6 +128,10 @@ static bool parse_text(fp__setting_id_t id, const char *s, value_t *v)
         return false;
     switch (d->kind) {
     case INT: {
+        /* digits only (an optional '-'): strtoll alone would take " 3"
+         * and "+3" but refuse "3 " */
+        if (!(s[0] == '-' || (s[0] >= '0' && s[0] <= '9')))
+            return false;
         char *end;
         errno = 0;
         long long x = strtoll(s, &end, 10);
@@ -138,6 +142,8 @@ static bool parse_text(fp__setting_id_t id, const char *s, value_t *v)
         break;
     }
     case SECONDS: {
+        if (!(s[0] == '.' || (s[0] >= '0' && s[0] <= '9')))
+            return false;
         char *end;
         errno = 0;
         double x = strtod(s, &end);
@@ -487,6 +493,34 @@ fp_status_t fp__config_load(const char *path, fp__config_t **cfg_p,
             snprintf(reason, reason_size, "%s:%d: %s", path,
                      config_error_line(&lc), config_error_text(&lc));
         st = FP_ERR_CONFIG;
+    }
+    /* Top-level settings this table does not know: a bare setting is an
+     * error (every setting lives in a group); a group is left to the layer
+     * it belongs to (cluster files hold more than this table), with a
+     * warning so that a misspelt group name does not pass unseen. */
+    config_setting_t *root = st == FP_OK ? config_root_setting(&lc) : NULL;
+    for (int i = 0; root != NULL && i < config_setting_length(root) &&
+                    st == FP_OK;
+         i++) {
+        config_setting_t *e = config_setting_get_elem(root, (unsigned)i);
+        const char *name = config_setting_name(e);
+        bool known = false;
+        for (int k = 0; k < FP__SET_COUNT && !known; k++)
+            known = defs[k].group != NULL && strcmp(defs[k].group, name) == 0;
+        if (known)
+            continue;
+        if (!config_setting_is_group(e)) {
+            snprintf(reason, reason_size,
+                     "%s:%d: %s: settings live in groups (pool { ... }, "
+                     "transport { ... })",
+                     path, config_setting_source_line(e), name);
+            st = FP_ERR_CONFIG;
+        } else {
+            fp__warn(NULL,
+                     "%s:%d: group '%s' is not one of this build's (pool, "
+                     "transport): ignored",
+                     path, config_setting_source_line(e), name);
+        }
     }
     /* each group once, in table order */
     for (int k = 0; k < FP__SET_COUNT && st == FP_OK; k++) {

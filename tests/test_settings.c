@@ -50,7 +50,7 @@ static void test_bad_executors(void **state)
     (void)state;
     unsigned dflt = cores();
     static const char *const bad[] = {"garbage", "-1", "0", "4097", "3abc",
-                                      "2.5", "0x10", "99999999999999999999"};
+                                      "2.5", "0x10", " 3", "+3", "3 ", "99999999999999999999"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         captured_t cap = {0};
         fp_context_params_t cp = {.log_level = FP_LOG_WARN, .log_fn = capture,
@@ -153,6 +153,15 @@ static void test_config_pool_group(void **state)
     assert_ok(fp_context_create(&quiet, &qctx));
     assert_status(fp_pool_create(qctx, NULL, &pool, &err), FP_ERR_CONFIG);
     if (strstr(err.message, ":3: pool.executors: must be") == NULL)
+        fail_msg("reason: %s", err.message);
+    /* a bare top-level setting is refused too (settings live in groups);
+     * a group of another layer is left alone */
+    f = fopen(path, "w");
+    assert_non_null(f);
+    fputs("cluster = { name = \"x\"; };\nexecutors = 3;\n", f);
+    fclose(f);
+    assert_status(fp_pool_create(qctx, NULL, &pool, &err), FP_ERR_CONFIG);
+    if (strstr(err.message, ":2: executors: settings live in groups") == NULL)
         fail_msg("reason: %s", err.message);
     fp_context_destroy(qctx);
     unsetenv("FP_CONFIG");
