@@ -171,6 +171,21 @@ static void test_config_pool_group(void **state)
     fp_context_destroy(ctx);
 }
 
+/* The example file the repository ships is valid and says what it says. */
+static void test_example_config(void **state)
+{
+    (void)state;
+    fp__config_t *cfg = NULL;
+    char why[400];
+    fp_status_t st = fp__config_load(FP_EXAMPLE_CFG, &cfg, why, sizeof(why));
+    if (st != FP_OK)
+        fail_msg("%s: %s", FP_EXAMPLE_CFG, why);
+    assert_int_equal(fp__setting_enum(NULL, FP__SET_PIN, cfg, 0), 1);
+    assert_int_equal(fp__setting_int(NULL, FP__SET_RNDV_THRESHOLD, cfg, 0),
+                     65536);
+    fp__config_free(cfg);
+}
+
 /* ---- FP_LOG_LEVEL, in a fresh process ------------------------------------ */
 
 static char self[4096];
@@ -269,6 +284,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_bad_executors),
         cmocka_unit_test(test_bad_pin),
         cmocka_unit_test(test_config_pool_group),
+        cmocka_unit_test(test_example_config),
         cmocka_unit_test(test_log_level_parsed_once),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
