@@ -52,8 +52,6 @@ struct fp__config {
     struct fp__config *next; /* the default-file cache */
 };
 
-const char *fp__setting_env(fp__setting_id_t id) { return defs[id].env; }
-const char *fp__setting_doc(fp__setting_id_t id) { return defs[id].doc; }
 
 /* ---- transport lists ---------------------------------------------------- */
 
@@ -553,11 +551,6 @@ void fp__config_free(fp__config_t *cfg)
         free(cfg->v[k].s);
     free(cfg->path);
     free(cfg);
-}
-
-const char *fp__config_path(const fp__config_t *cfg)
-{
-    return cfg != NULL ? cfg->path : NULL;
 }
 
 /* Files named by FP_CONFIG, loaded once per path and kept for the life of

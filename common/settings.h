@@ -75,7 +75,6 @@ typedef struct fp__config fp__config_t;
 fp_status_t fp__config_load(const char *path, fp__config_t **cfg_p,
                             char *reason, size_t reason_size);
 void fp__config_free(fp__config_t *cfg);
-const char *fp__config_path(const fp__config_t *cfg);
 
 /* The process's config file ($FP_CONFIG), loaded once per path (the value
  * may change between calls): *cfg_p is NULL when none is set.  A bad file
@@ -109,10 +108,6 @@ fp_status_t fp__setting_transports(fp__setting_id_t id,
 /* Check a transport list ("auto", or "shm,tcp", ...): true if every name
  * is known. */
 bool fp__transports_valid(const char *list);
-
-/* The table's environment name and description, for docs and messages. */
-const char *fp__setting_env(fp__setting_id_t id);
-const char *fp__setting_doc(fp__setting_id_t id);
 
 #ifdef __cplusplus
 }

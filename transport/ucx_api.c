@@ -100,11 +100,6 @@ out:
     return st;
 }
 
-bool fp__ucx_loaded(void)
-{
-    return atomic_load_explicit(&loaded, memory_order_acquire) != 0;
-}
-
 fp_status_t fp__from_ucs(ucs_status_t s)
 {
     switch (s) {

@@ -69,9 +69,6 @@ extern fp__ucx_api_t fp__ucx;
 fp_status_t fp__ucx_load(const fp__logger_t *lg, const char *lib,
                          bool keep_signals);
 
-/* Whether UCX has been loaded into this process. */
-bool fp__ucx_loaded(void);
-
 /* The program's signal dispositions, saved before a UCX call that may
  * install handlers and put back after it (unless kept). */
 #define FP__SIG_MAX 65
