@@ -1,5 +1,6 @@
 /*
- * The connection protocol on top of the UCX plumbing (ucx.c).
+ * The connection protocol on top of the UCX plumbing (endpoint.c, send.c,
+ * recv.c, progress.c).
  *
  * Design note.
  *
@@ -25,7 +26,7 @@
  * secret gives both sides FP_ERR_AUTH with "wrong pool secret" in the
  * reason; the side that finds out first tells the other with a fatal ERROR.
  *
- * After the handshake: HEARTBEAT only refreshes the peer's deadline (ucx.c
+ * After the handshake: HEARTBEAT only refreshes the peer's deadline (progress.c
  * sends one after heartbeat_interval without any other traffic), GOODBYE and
  * fatal ERROR close, and every other message goes to the layer above.
  */

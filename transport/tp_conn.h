@@ -102,7 +102,7 @@ struct fp__tp_map_slot {
     fp__tp_conn_t *conn; /* NULL with key set: deleted (tombstone) */
 };
 
-/* key -> connection, open addressing, tombstones reclaimed (ucx.c) */
+/* key -> connection, open addressing, tombstones reclaimed (route_map.c) */
 struct fp__tp_map {
     struct fp__tp_map_slot *slots;
     size_t cap, count, tombs;

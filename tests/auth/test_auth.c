@@ -1,5 +1,5 @@
 /*
- * Tests for transport/src/auth.[ch]: pool secret loading (file checks,
+ * Tests for transport/auth.[ch]: pool secret loading (file checks,
  * environment, precedence) and the mutual HMAC handshake (success, wrong
  * secret, replay, reflection, tampering, bad nonces, misuse).
  *
