@@ -492,10 +492,12 @@ fp_status_t fp__config_load(const char *path, fp__config_t **cfg_p,
                      config_error_line(&lc), config_error_text(&lc));
         st = FP_ERR_CONFIG;
     }
-    /* Top-level settings this table does not know: a bare setting is an
-     * error (every setting lives in a group); a group is left to the layer
-     * it belongs to (cluster files hold more than this table), with a
-     * warning so that a misspelt group name does not pass unseen. */
+    /* Top-level settings this table does not know.  One that is a key of a
+     * known group (`executors = 3;` outside `pool { }`) is an error: it was
+     * meant for us and would silently do nothing.  Anything else (a group,
+     * a list, another name) belongs to another layer (cluster files hold
+     * more than this table) and is left alone with a warning, so that a
+     * misspelt group does not pass unseen. */
     config_setting_t *root = st == FP_OK ? config_root_setting(&lc) : NULL;
     for (int i = 0; root != NULL && i < config_setting_length(root) &&
                     st == FP_OK;
@@ -503,19 +505,25 @@ fp_status_t fp__config_load(const char *path, fp__config_t **cfg_p,
         config_setting_t *e = config_setting_get_elem(root, (unsigned)i);
         const char *name = config_setting_name(e);
         bool known = false;
-        for (int k = 0; k < FP__SET_COUNT && !known; k++)
-            known = defs[k].group != NULL && strcmp(defs[k].group, name) == 0;
+        const char *group_of = NULL;
+        for (int k = 0; k < FP__SET_COUNT && !known; k++) {
+            if (defs[k].group == NULL)
+                continue;
+            known = strcmp(defs[k].group, name) == 0;
+            if (strcmp(defs[k].key, name) == 0)
+                group_of = defs[k].group;
+        }
         if (known)
             continue;
-        if (!config_setting_is_group(e)) {
+        if (group_of != NULL && !config_setting_is_aggregate(e)) {
             snprintf(reason, reason_size,
-                     "%s:%d: %s: settings live in groups (pool { ... }, "
-                     "transport { ... })",
-                     path, config_setting_source_line(e), name);
+                     "%s:%d: %s: settings live in groups (this one in %s "
+                     "{ ... })",
+                     path, config_setting_source_line(e), name, group_of);
             st = FP_ERR_CONFIG;
         } else {
             fp__warn(NULL,
-                     "%s:%d: group '%s' is not one of this build's (pool, "
+                     "%s:%d: '%s' is not one of this build's groups (pool, "
                      "transport): ignored",
                      path, config_setting_source_line(e), name);
         }

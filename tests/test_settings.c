@@ -161,8 +161,20 @@ static void test_config_pool_group(void **state)
     fputs("cluster = { name = \"x\"; };\nexecutors = 3;\n", f);
     fclose(f);
     assert_status(fp_pool_create(qctx, NULL, &pool, &err), FP_ERR_CONFIG);
-    if (strstr(err.message, ":2: executors: settings live in groups") == NULL)
+    if (strstr(err.message, ":2: executors: settings live in groups (this "
+                            "one in pool") == NULL)
         fail_msg("reason: %s", err.message);
+    /* what belongs to other layers (groups, lists, other names) is left
+     * alone: a cluster file loads */
+    f = fopen(path, "w");
+    assert_non_null(f);
+    fputs("hosts = ( { address = \"h1\"; } );\nname = \"c\";\n"
+          "pool = { executors = 2; };\n",
+          f);
+    fclose(f);
+    assert_ok(fp_pool_create(qctx, NULL, &pool, &err));
+    assert_int_equal(fp_pool_size(pool), 2);
+    assert_ok(fp_pool_destroy(pool));
     fp_context_destroy(qctx);
     unsetenv("FP_CONFIG");
     unlink(path);
