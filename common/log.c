@@ -16,8 +16,8 @@ static void log_default_init(void)
     log_default.level = FP_LOG_WARN;
     /* from the environment only: the config file's own errors are logged
      * through this logger */
-    fp_log_level_t lvl = (fp_log_level_t)fp__setting_enum(
-        NULL, FP__SET_LOG_LEVEL, NULL, FP_LOG_WARN);
+    fp_log_level_t lvl =
+        (fp_log_level_t)fp__setting_enum(NULL, FP__SET_LOG_LEVEL, NULL);
     log_default.level = fp__log_threshold(lvl);
 }
 

@@ -5,7 +5,6 @@
 
 #include <errno.h>
 #include <libconfig.h>
-#include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,12 +17,12 @@ typedef struct def {
     const char *env, *group, *key;
     kind_t kind;
     double min, max;
-    const char *doc;
+    const char *dflt; /* text, parsed like the environment's; NULL: none */
 } def_t;
 
 static const def_t defs[FP__SET_COUNT] = {
-#define FP__SETTING_DEF(id, env, group, key, kind, min, max, doc)              \
-    [FP__SET_##id] = {env, group, key, kind, min, max, doc},
+#define FP__SETTING_DEF(id, env, group, key, kind, min, max, dflt, doc)        \
+    [FP__SET_##id] = {env, group, key, kind, min, max, dflt},
     FP__SETTINGS_TABLE(FP__SETTING_DEF)
 #undef FP__SETTING_DEF
 };
@@ -43,7 +42,6 @@ typedef struct value {
     long long i; /* INT, BOOL, ENUM */
     double d;    /* SECONDS */
     char *s;     /* STRING, TRANSPORTS */
-    int line;    /* config file: where */
 } value_t;
 
 struct fp__config {
@@ -254,11 +252,20 @@ static const char *env_text(fp__setting_id_t id)
     return s != NULL && *s != '\0' ? s : NULL;
 }
 
-/* The value from the environment, else the file, else none (set false);
- * `fallback_text` says what a bad environment value is replaced with when
- * neither applies. */
+/* The table's default of `id` (set false where it has none). */
+static value_t table_default(fp__setting_id_t id)
+{
+    value_t v = {0};
+    if (defs[id].dflt != NULL && !parse_text(id, defs[id].dflt, &v))
+        memset(&v, 0, sizeof(v)); /* fp__settings_table_ok catches it */
+    return v;
+}
+
+/* The value from the environment, else the file, else `fallback` (set
+ * false when there is none); a bad environment value is warned about,
+ * naming what is used instead. */
 static value_t lookup(const fp__logger_t *lg, fp__setting_id_t id,
-                      const fp__config_t *file, const value_t *fallback)
+                      const fp__config_t *file, value_t fallback)
 {
     value_t v;
     const char *text = env_text(id);
@@ -272,55 +279,67 @@ static value_t lookup(const fp__logger_t *lg, fp__setting_id_t id,
         if (from_file.set) {
             format_value(id, &from_file, val, sizeof(val));
             snprintf(used, sizeof(used), "%s (from %s)", val, file->path);
-        } else if (fallback != NULL) {
-            format_value(id, fallback, val, sizeof(val));
+        } else if (fallback.set) {
+            format_value(id, &fallback, val, sizeof(val));
             snprintf(used, sizeof(used), "%s (the default)", val);
         } else {
             snprintf(used, sizeof(used), "the default");
         }
         warn_bad(lg, id, text, used);
     }
-    return from_file;
+    return from_file.set ? from_file : fallback;
 }
 
 long long fp__setting_int(const fp__logger_t *lg, fp__setting_id_t id,
-                          const fp__config_t *file, long long fallback)
+                          const fp__config_t *file)
+{
+    return lookup(lg, id, file, table_default(id)).i;
+}
+
+long long fp__setting_int_or(const fp__logger_t *lg, fp__setting_id_t id,
+                             const fp__config_t *file, long long fallback)
 {
     value_t fb = {.set = true, .i = fallback};
-    value_t v = lookup(lg, id, file, &fb);
-    return v.set ? v.i : fallback;
+    return lookup(lg, id, file, fb).i;
 }
 
 double fp__setting_seconds(const fp__logger_t *lg, fp__setting_id_t id,
-                           const fp__config_t *file, double fallback)
+                           const fp__config_t *file)
 {
-    value_t fb = {.set = true, .d = fallback};
-    value_t v = lookup(lg, id, file, &fb);
-    return v.set ? v.d : fallback;
+    return lookup(lg, id, file, table_default(id)).d;
 }
 
 bool fp__setting_bool(const fp__logger_t *lg, fp__setting_id_t id,
-                      const fp__config_t *file, bool fallback)
+                      const fp__config_t *file)
 {
-    value_t fb = {.set = true, .i = fallback};
-    value_t v = lookup(lg, id, file, &fb);
-    return v.set ? v.i != 0 : fallback;
+    return lookup(lg, id, file, table_default(id)).i != 0;
 }
 
 int fp__setting_enum(const fp__logger_t *lg, fp__setting_id_t id,
-                     const fp__config_t *file, int fallback)
+                     const fp__config_t *file)
 {
-    value_t fb = {.set = true, .i = fallback};
-    value_t v = lookup(lg, id, file, fallback > 0 ? &fb : NULL);
-    return v.set ? (int)v.i : fallback;
+    return (int)lookup(lg, id, file, table_default(id)).i;
 }
 
-bool fp__setting_string(const fp__logger_t *lg, fp__setting_id_t id,
+void fp__setting_string(const fp__logger_t *lg, fp__setting_id_t id,
                         const fp__config_t *file, char *out, size_t out_size)
 {
-    value_t v = lookup(lg, id, file, NULL);
+    value_t v = lookup(lg, id, file, table_default(id));
     snprintf(out, out_size, "%s", v.set && v.s != NULL ? v.s : "");
-    return v.set;
+}
+
+bool fp__settings_table_ok(char *why, size_t why_size)
+{
+    for (int k = 0; k < FP__SET_COUNT; k++) {
+        value_t v;
+        if (defs[k].dflt != NULL &&
+            !parse_text((fp__setting_id_t)k, defs[k].dflt, &v)) {
+            snprintf(why, why_size, "setting %d (%s): default '%s' is not valid",
+                     k, defs[k].env ? defs[k].env : defs[k].key, defs[k].dflt);
+            return false;
+        }
+    }
+    return true;
 }
 
 fp_status_t fp__setting_transports(fp__setting_id_t id,
@@ -344,6 +363,8 @@ fp_status_t fp__setting_transports(fp__setting_id_t id,
     }
     if (file != NULL && file->v[id].set)
         snprintf(out, out_size, "%s", file->v[id].s);
+    else if (defs[id].dflt != NULL)
+        snprintf(out, out_size, "%s", defs[id].dflt);
     return FP_OK;
 }
 
@@ -427,7 +448,6 @@ static fp_status_t read_key(fp__config_t *cfg, fp__setting_id_t id,
     }
     }
     v->set = true;
-    v->line = config_setting_source_line(s);
     return FP_OK;
 }
 

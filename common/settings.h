@@ -30,36 +30,39 @@
 extern "C" {
 #endif
 
-/* X(id, env, group, key, kind, min, max, doc) — `env` or `group` NULL when
- * the setting has no such source. */
+/* X(id, env, group, key, kind, min, max, default, doc) — `env` or `group`
+ * NULL when the setting has no such source; `default` is the value (as
+ * text, parsed like the environment's) used when no source sets it, NULL
+ * where the caller computes it at run time (fp__setting_int_or). */
 #define FP__SETTINGS_TABLE(X)                                                  \
-    X(LOG_LEVEL, "FP_LOG_LEVEL", NULL, NULL, ENUM, 1, 6,                       \
-      "error, warn, info, debug, trace or off (or 1..6); default warn")        \
-    X(EXECUTORS, "FP_EXECUTORS", "pool", "executors", INT, 1, 4096,            \
-      "executors of a pool that asks for 0; default one per core")             \
-    X(PIN, "FP_PIN", "pool", "pin", ENUM, 1, 2,                                \
-      "core (one core per executor, the default) or none")                     \
-    X(CONFIG, "FP_CONFIG", NULL, NULL, STRING, 0, 0,                           \
+    X(LOG_LEVEL, "FP_LOG_LEVEL", NULL, NULL, ENUM, 1, 6, "warn",               \
+      "error, warn, info, debug, trace or off (or 1..6)")                      \
+    X(EXECUTORS, "FP_EXECUTORS", "pool", "executors", INT, 1, 4096, NULL,      \
+      "executors of a pool that asks for 0 (default: one per core)")           \
+    X(PIN, "FP_PIN", "pool", "pin", ENUM, 1, 2, "core",                        \
+      "core (one core per executor) or none")                                  \
+    X(CONFIG, "FP_CONFIG", NULL, NULL, STRING, 0, 0, NULL,                     \
       "a libconfig file with settings (this table's groups)")                  \
     X(TRANSPORTS, "FP_TRANSPORT", "transport", "list", TRANSPORTS, 0, 0,       \
-      "auto, or a comma list of shm, tcp, rc, ud, dc, ...")                    \
-    X(BUSY_POLL, NULL, "transport", "busy_poll", BOOL, 0, 1,                   \
-      "progress thread spins instead of sleeping; default false")              \
+      "auto", "auto, or a comma list of shm, tcp, rc, ud, dc, ...")            \
+    X(BUSY_POLL, NULL, "transport", "busy_poll", BOOL, 0, 1, "no",             \
+      "progress thread spins instead of sleeping")                             \
     X(RNDV_THRESHOLD, NULL, "transport", "rndv_threshold", INT, 1,             \
-      1099511627776.0,                                                         \
-      "bytes from which payloads go by zero-copy rendezvous; default 65536")   \
+      1099511627776.0, "65536",                                                \
+      "bytes from which payloads go by zero-copy rendezvous")                  \
     X(HEARTBEAT, NULL, "transport", "heartbeat_interval", SECONDS, 0, 86400,   \
-      "seconds of silence before a heartbeat is sent; default 1")              \
+      "1", "seconds of silence before a heartbeat is sent")                    \
     X(PEER_DEADLINE, NULL, "transport", "peer_deadline", SECONDS, 0, 86400,    \
-      "seconds of silence before a peer is presumed hung; default 10")         \
+      "10", "seconds of silence before a peer is presumed hung")               \
     X(UCX_SIGNALS, "FP_UCX_SIGNALS", "transport", "ucx_signals", BOOL, 0, 1,   \
+      "no",                                                                    \
       "keep UCX's own signal handlers (backtraces on SIGSEGV, SIGHUP "         \
-      "debug action); default false")                                          \
+      "debug action)")                                                         \
     X(UCX_LIB, "FP_UCX_LIB", "transport", "ucx_lib", STRING, 0, 0,             \
-      "the UCX library to load on first use; default libucp.so.0")
+      "libucp.so.0", "the UCX library to load on first use")
 
 typedef enum fp__setting_id {
-#define FP__SETTING_ID(id, env, group, key, kind, min, max, doc)               \
+#define FP__SETTING_ID(id, env, group, key, kind, min, max, dflt, doc)         \
     FP__SET_##id,
     FP__SETTINGS_TABLE(FP__SETTING_ID)
 #undef FP__SETTING_ID
@@ -83,23 +86,27 @@ fp_status_t fp__config_default(const fp__config_t **cfg_p, char *reason,
                                size_t reason_size);
 
 /* The value of a setting from the environment, then `file` (may be NULL),
- * then `fallback`.  `lg` (NULL: the process default) receives the warning
- * about a bad environment value. */
+ * then the table's default.  `lg` (NULL: the process default) receives the
+ * warning about a bad environment value. */
 long long fp__setting_int(const fp__logger_t *lg, fp__setting_id_t id,
-                          const fp__config_t *file, long long fallback);
+                          const fp__config_t *file);
+/* The same for a setting whose default the caller computes (the table has
+ * none: FP_EXECUTORS, one per core). */
+long long fp__setting_int_or(const fp__logger_t *lg, fp__setting_id_t id,
+                             const fp__config_t *file, long long fallback);
 double fp__setting_seconds(const fp__logger_t *lg, fp__setting_id_t id,
-                           const fp__config_t *file, double fallback);
+                           const fp__config_t *file);
 bool fp__setting_bool(const fp__logger_t *lg, fp__setting_id_t id,
-                      const fp__config_t *file, bool fallback);
+                      const fp__config_t *file);
 /* An ENUM's value (FP_LOG_* for LOG_LEVEL, FP_PIN_* for PIN). */
 int fp__setting_enum(const fp__logger_t *lg, fp__setting_id_t id,
-                     const fp__config_t *file, int fallback);
-/* A STRING or TRANSPORTS setting: a copy in `out`; false when unset (out
- * is then ""). */
-bool fp__setting_string(const fp__logger_t *lg, fp__setting_id_t id,
+                     const fp__config_t *file);
+/* A STRING setting: a copy in `out` ("" when unset and without a
+ * default). */
+void fp__setting_string(const fp__logger_t *lg, fp__setting_id_t id,
                         const fp__config_t *file, char *out, size_t out_size);
-/* A strict TRANSPORTS setting: FP_OK with the list in `out` ("" when
- * unset), FP_ERR_CONFIG with the reason for a bad value. */
+/* A strict TRANSPORTS setting: FP_OK with the list in `out` (the default
+ * when unset), FP_ERR_CONFIG with the reason for a bad value. */
 fp_status_t fp__setting_transports(fp__setting_id_t id,
                                    const fp__config_t *file, char *out,
                                    size_t out_size, char *reason,
@@ -108,6 +115,10 @@ fp_status_t fp__setting_transports(fp__setting_id_t id,
 /* Check a transport list ("auto", or "shm,tcp", ...): true if every name
  * is known. */
 bool fp__transports_valid(const char *list);
+
+/* Every default in the table parses and is within its bounds (for the
+ * tests); false with the first that does not in `why`. */
+bool fp__settings_table_ok(char *why, size_t why_size);
 
 #ifdef __cplusplus
 }

@@ -762,8 +762,9 @@ fp_status_t fp_pool_create(fp_context_t *ctx, const fp_pool_params_t *params,
     }
     pool->n = params->executors != 0
                   ? params->executors
-                  : (unsigned)fp__setting_int(pool->log, FP__SET_EXECUTORS,
-                                              conf, fp__topo_ncores(ctx->topo));
+                  : (unsigned)fp__setting_int_or(pool->log, FP__SET_EXECUTORS,
+                                                 conf,
+                                                 fp__topo_ncores(ctx->topo));
     pool->start_target = pool->n;
     /* Idle executors searching for work at once: enough to pick up bursts,
      * few enough that an oversubscribed pool does not spin its cores. */
@@ -772,8 +773,7 @@ fp_status_t fp_pool_create(fp_context_t *ctx, const fp_pool_params_t *params,
     pool->max_searchers = (int)(searchers < pool->n ? searchers : pool->n);
     pool->pin = params->pin != FP_PIN_DEFAULT
                     ? params->pin
-                    : (fp_pin_t)fp__setting_enum(pool->log, FP__SET_PIN, conf,
-                                                 FP_PIN_CORE);
+                    : (fp_pin_t)fp__setting_enum(pool->log, FP__SET_PIN, conf);
 
     pool->exec = calloc(pool->n, sizeof(*pool->exec));
     if (pool->exec == NULL) {

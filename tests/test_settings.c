@@ -192,10 +192,28 @@ static void test_example_config(void **state)
     fp_status_t st = fp__config_load(FP_EXAMPLE_CFG, &cfg, why, sizeof(why));
     if (st != FP_OK)
         fail_msg("%s: %s", FP_EXAMPLE_CFG, why);
-    assert_int_equal(fp__setting_enum(NULL, FP__SET_PIN, cfg, 0), 1);
-    assert_int_equal(fp__setting_int(NULL, FP__SET_RNDV_THRESHOLD, cfg, 0),
+    assert_int_equal(fp__setting_enum(NULL, FP__SET_PIN, cfg), 1);
+    assert_int_equal(fp__setting_int(NULL, FP__SET_RNDV_THRESHOLD, cfg),
                      65536);
     fp__config_free(cfg);
+}
+
+/* Every default in the table is a valid value of its setting, and the
+ * defaults reach the callers when nothing sets them. */
+static void test_table_defaults(void **state)
+{
+    (void)state;
+    char why[200];
+    if (!fp__settings_table_ok(why, sizeof(why)))
+        fail_msg("%s", why);
+    assert_int_equal(fp__setting_int(NULL, FP__SET_RNDV_THRESHOLD, NULL),
+                     65536);
+    assert_true(fp__setting_seconds(NULL, FP__SET_PEER_DEADLINE, NULL) == 10.0);
+    assert_false(fp__setting_bool(NULL, FP__SET_BUSY_POLL, NULL));
+    char lib[64];
+    fp__setting_string(NULL, FP__SET_UCX_LIB, NULL, lib, sizeof(lib));
+    assert_string_equal(lib, "libucp.so.0");
+    assert_int_equal(fp__setting_int_or(NULL, FP__SET_EXECUTORS, NULL, 7), 7);
 }
 
 /* ---- FP_LOG_LEVEL, in a fresh process ------------------------------------ */
@@ -297,6 +315,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_bad_pin),
         cmocka_unit_test(test_config_pool_group),
         cmocka_unit_test(test_example_config),
+        cmocka_unit_test(test_table_defaults),
         cmocka_unit_test(test_log_level_parsed_once),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -95,12 +95,11 @@ fp_status_t fp__tp_create(const fp__tp_params_t *params, fp__tp_t **tp_p)
         return FP_ERR_CONFIG;
     }
     tp->busy_poll = params->busy_poll ||
-                    fp__setting_bool(&tp->log, FP__SET_BUSY_POLL, conf, false);
+                    fp__setting_bool(&tp->log, FP__SET_BUSY_POLL, conf);
     tp->rndv_threshold =
         params->rndv_threshold
             ? params->rndv_threshold
-            : (size_t)fp__setting_int(&tp->log, FP__SET_RNDV_THRESHOLD, conf,
-                                      64 * 1024);
+            : (size_t)fp__setting_int(&tp->log, FP__SET_RNDV_THRESHOLD, conf);
     tp->reg_max_entries =
         params->reg_max_entries ? params->reg_max_entries : 256;
     tp->reg_max_bytes = params->reg_max_bytes ? params->reg_max_bytes
@@ -108,13 +107,13 @@ fp_status_t fp__tp_create(const fp__tp_params_t *params, fp__tp_t **tp_p)
     tp->heartbeat_interval =
         params->heartbeat_interval > 0
             ? params->heartbeat_interval
-            : fp__setting_seconds(&tp->log, FP__SET_HEARTBEAT, conf, 1.0);
+            : fp__setting_seconds(&tp->log, FP__SET_HEARTBEAT, conf);
     tp->peer_deadline =
         params->peer_deadline > 0
             ? params->peer_deadline
-            : fp__setting_seconds(&tp->log, FP__SET_PEER_DEADLINE, conf, 10.0);
+            : fp__setting_seconds(&tp->log, FP__SET_PEER_DEADLINE, conf);
     tp->keep_signals =
-        fp__setting_bool(&tp->log, FP__SET_UCX_SIGNALS, conf, false);
+        fp__setting_bool(&tp->log, FP__SET_UCX_SIGNALS, conf);
     char ucx_lib[256];
     fp__setting_string(&tp->log, FP__SET_UCX_LIB, conf, ucx_lib,
                        sizeof(ucx_lib));

@@ -63,8 +63,11 @@ fp_status_t fp__ucx_load(const fp__logger_t *lg, const char *lib,
     fp_status_t st = FP_OK;
     if (load_state == 1)
         goto out;
-    if (lib == NULL || *lib == '\0')
-        lib = "libucp.so.0";
+    if (lib == NULL || *lib == '\0') {
+        fp__error(lg, "no UCX library named (FP_UCX_LIB is empty)");
+        st = FP_ERR_INVALID;
+        goto out;
+    }
     fp__sig_guard_t guard;
     fp__sig_guard_begin(&guard, keep_signals);
     /* never unloaded: UCX keeps threads and hooks that outlive any one

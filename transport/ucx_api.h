@@ -64,7 +64,7 @@ extern fp__ucx_api_t fp__ucx;
 
 /* Load UCX once per process (thread-safe; later calls return the first
  * outcome).  `keep_signals`: leave UCX's signal handlers installed.
- * `lib`: the library to open (NULL or "": libucp.so.0).  FP_ERR_UNSUPPORTED
+ * `lib`: the library to open (the FP_UCX_LIB setting).  FP_ERR_UNSUPPORTED
  * with the loader's reason logged when UCX cannot be loaded. */
 fp_status_t fp__ucx_load(const fp__logger_t *lg, const char *lib,
                          bool keep_signals);
