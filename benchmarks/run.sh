@@ -53,7 +53,7 @@ if ! { cmake -S "$repo" -B "$build" -DCMAKE_BUILD_TYPE=Release \
 fi
 bin="$build/benchmarks"
 
-echo "== machine: $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "== machine: $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 load1=$(cut -d' ' -f1 /proc/loadavg)
 if awk -v l="$load1" 'BEGIN { exit !(l > 0.5) }'; then
     echo "   warning: the machine is not idle; figures will be noisy"

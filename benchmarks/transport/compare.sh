@@ -29,6 +29,7 @@ BT="$BUILD/benchmarks/transport/bench_transport"
 out=$(mktemp -d /tmp/fp-tpbench-XXXXXX)
 trap 'rm -rf "$out"' EXIT
 export UCX_NET_DEVICES=lo   # loopback only: never the host's other addresses
+echo "CPU: $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) CPUs"
 load=$(cut -d' ' -f1 /proc/loadavg)
 awk -v l="$load" 'BEGIN { exit !(l > 0.5) }' &&
   echo "WARNING: load average $load: figures from a busy machine mean little"
