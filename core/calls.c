@@ -57,6 +57,8 @@ struct fp_future {
     fp_buf_t result; /* apply */
 
     atomic_uint task_waiters; /* wake bits of executors waiting in a task */
+
+    fp__work_t work; /* a distributed pool's unit (remote.h) */
 };
 
 /* ---- task-side calls ---------------------------------------------------- */
@@ -136,6 +138,73 @@ static void future_fail(fp_future_t *f, fp_task_t *t, fp_status_t st,
         snprintf(f->err.message, sizeof(f->err.message),
                  "task '%s' failed at element %zu: %s", f->name, index,
                  fp_status_string(st));
+}
+
+/* ---- a distributed pool's units report here (remote.h) ---------------- */
+
+static void work_fail(fp__work_t *w, size_t i, size_t count, fp_status_t st,
+                      const char *msg, size_t len)
+{
+    fp_future_t *f = (fp_future_t *)((char *)w - offsetof(fp_future_t, work));
+    (void)count;
+    if (st == FP_ERR_CANCELED)
+        return; /* skipped: the call's status comes from what skipped it */
+    atomic_store_explicit(&f->stop, 1, memory_order_relaxed);
+    if (atomic_exchange(&f->err_claimed, 1) != 0)
+        return;
+    f->err.status = st;
+    f->err.index = i;
+    if (msg != NULL && len > 0) {
+        if (len >= sizeof(f->err.message))
+            len = sizeof(f->err.message) - 1;
+        memcpy(f->err.message, msg, len);
+        f->err.message[len] = '\0';
+    } else {
+        snprintf(f->err.message, sizeof(f->err.message),
+                 "task '%s' failed at element %zu: %s", f->name, i,
+                 fp_status_string(st));
+    }
+}
+
+static void work_result(fp__work_t *w, void *data, size_t size)
+{
+    fp_future_t *f = (fp_future_t *)((char *)w - offsetof(fp_future_t, work));
+    free(f->result.data);
+    f->result.data = data;
+    f->result.size = size;
+}
+
+static void future_complete(fp_future_t *f);
+
+static void work_finish(fp__work_t *w)
+{
+    future_complete((fp_future_t *)((char *)w - offsetof(fp_future_t, work)));
+}
+
+static const fp__work_ops_t future_work_ops = {work_fail, work_result,
+                                               work_finish};
+
+/* Hand a future's call to the pool's remote layer. */
+static fp_status_t future_submit_remote(fp_future_t *f)
+{
+    fp__work_t *w = &f->work;
+    w->ops = &future_work_ops;
+    w->kind = f->kind == CALL_APPLY ? FP__WORK_APPLY : FP__WORK_MAP;
+    w->name = f->name;
+    w->nargs = f->nargs;
+    if (f->kind == CALL_APPLY) {
+        w->args = f->args;
+        w->n = 1;
+    } else {
+        memcpy(w->arrays, f->arrays, f->nargs * sizeof(f->arrays[0]));
+        w->out = f->out;
+        w->out_size = f->out_size;
+        w->n = f->n;
+    }
+    w->index_base = 0;
+    w->stop_on_error = true;
+    w->stop = &f->stop;
+    return f->pool->rops->submit(f->pool, w);
 }
 
 enum { CANCEL_NONE = 0, CANCEL_ASKED = 1, CANCEL_SEALED = 2 };
@@ -257,6 +326,12 @@ fp_status_t fp_future_cancel(fp_future_t *f)
         return expected == CANCEL_ASKED && !fp_future_done(f) ? FP_OK
                                                               : FP_ERR_STATE;
     atomic_store(&f->stop, 1);
+    if (f->pool->rops != NULL) {
+        /* the remote layer skips what has not started and finishes it */
+        if (f->kind != CALL_RUN)
+            f->pool->rops->cancel(f->pool, &f->work);
+        return FP_OK;
+    }
     /* Not started yet: take it back and finish it here. */
     if (fp__pool_uninject(f->pool, &f->root))
         future_complete(f);
@@ -409,7 +484,7 @@ static void map_root_run(fp_task_t *t, fp__root_t *root)
 static size_t auto_grain(size_t n, unsigned executors)
 {
     /* ~8 chunks per executor: stealing balances, splitting stays cheap */
-    size_t parts = (size_t)executors * 8;
+    size_t parts = (size_t)(executors > 0 ? executors : 1) * 8;
     size_t g = (n + parts - 1) / parts;
     return g > 0 ? g : 1;
 }
@@ -436,8 +511,11 @@ static fp_status_t map_submit(fp_pool_t *pool, const char *task,
         if (out_size != 0 && n > SIZE_MAX / out_size)
             return FP_ERR_INVALID;
     }
-    fp_task_fn_t fn;
-    fp_status_t st = fp_task_lookup(task, &fn);
+    fp_task_fn_t fn = NULL;
+    /* a distributed pool's tasks live on its nodes: the name is checked
+     * there (an unknown one fails the call naming the node) */
+    fp_status_t st = pool->rops != NULL ? fp__task_name_check(task)
+                                        : fp_task_lookup(task, &fn);
     if (st != FP_OK) {
         fp__debug(pool->log, "map: no task named '%s'", task);
         return st;
@@ -463,6 +541,13 @@ static fp_status_t map_submit(fp_pool_t *pool, const char *task,
     if (n == 0) {
         /* nothing to run: complete here, on the calling thread */
         future_complete(f);
+    } else if (pool->rops != NULL) {
+        st = future_submit_remote(f);
+        if (st != FP_OK) {
+            fp__pool_work_done(pool);
+            free(f);
+            return st;
+        }
     } else if (blocking && t != NULL) {
         /* fp_map from inside a task: nested parallel work on this executor */
         map_root_run(t, &f->root);
@@ -568,8 +653,11 @@ fp_status_t fp_apply_async(fp_pool_t *pool, const char *task,
     for (size_t k = 0; k < nargs; k++)
         if (args[k].data == NULL && args[k].size != 0)
             return FP_ERR_INVALID;
-    fp_task_fn_t fn;
-    fp_status_t st = fp_task_lookup(task, &fn);
+    fp_task_fn_t fn = NULL;
+    /* a distributed pool's tasks live on its nodes: the name is checked
+     * there (an unknown one fails the call naming the node) */
+    fp_status_t st = pool->rops != NULL ? fp__task_name_check(task)
+                                        : fp_task_lookup(task, &fn);
     if (st != FP_OK)
         return st;
     fp_future_t *f = future_new(pool, CALL_APPLY, params);
@@ -582,7 +670,16 @@ fp_status_t fp_apply_async(fp_pool_t *pool, const char *task,
         memcpy(f->args, args, nargs * sizeof(*args));
     f->root.run = apply_root_run;
     fp__pool_work_begin(pool);
-    fp__pool_inject(pool, &f->root);
+    if (pool->rops != NULL) {
+        st = future_submit_remote(f);
+        if (st != FP_OK) {
+            fp__pool_work_done(pool);
+            free(f);
+            return st;
+        }
+    } else {
+        fp__pool_inject(pool, &f->root);
+    }
     *future_p = f;
     return FP_OK;
 }
@@ -622,6 +719,18 @@ fp_status_t fp_pool_run(fp_pool_t *pool, fp_job_fn_t fn, void *arg)
         return FP_ERR_INVALID;
     if (fp__tls_task != NULL)
         return FP_ERR_STATE;
+    if (pool->rops != NULL) {
+        /* `fn` is a pointer: it runs on this process's executors only */
+        fp_pool_t *local = pool->rops->local_pool(pool);
+        if (local == NULL) {
+            fp__error(pool->log, "fp_pool_run: the pool has no executors in "
+                                 "this process (a function pointer cannot "
+                                 "travel to a node); create it with "
+                                 "local = FP_LOCAL_YES");
+            return FP_ERR_UNSUPPORTED;
+        }
+        return fp_pool_run(local, fn, arg);
+    }
     fp_future_t *f = future_new(pool, CALL_RUN, NULL);
     if (f == NULL)
         return FP_ERR_NOMEM;

@@ -16,6 +16,7 @@
 #include "common/compiler.h"
 #include "common/futex.h"
 #include "common/log.h"
+#include "remote.h"
 #include "topo.h"
 
 
@@ -135,9 +136,24 @@ struct fp_pool {
     fp_worker_class_t wc;
     void *init_data;
     size_t init_size;
+
+    /* a distributed pool's layer (remote.h); NULL for a local pool */
+    const fp__remote_ops_t *rops;
+    void *remote;
+    unsigned index_base; /* added to fp_task_executor() */
 };
 
 extern _Thread_local fp_task_t *fp__tls_task;
+
+/* What fp_task_lookup answers for a name no task can have (empty, too
+ * long): FP_ERR_NOT_FOUND; FP_ERR_INVALID for NULL; else FP_OK. */
+static inline fp_status_t fp__task_name_check(const char *name)
+{
+    if (name == NULL)
+        return FP_ERR_INVALID;
+    size_t len = strnlen(name, FP_NAME_MAX);
+    return len == 0 || len >= FP_NAME_MAX ? FP_ERR_NOT_FOUND : FP_OK;
+}
 
 /* The executor the calling thread is, if it is one of `pool`'s. */
 static inline fp_task_t *fp__current_task(const fp_pool_t *pool)

@@ -52,6 +52,8 @@ typedef struct ichunk {
     ielem_msg_t **msgs_tail;
     struct ichunk *next_done;
     bool done; /* under it->lock */
+    fp__work_t work; /* a distributed pool's unit (remote.h) */
+    double t_submit;
 } ichunk_t;
 
 struct fp_iter {
@@ -86,11 +88,12 @@ struct fp_iter {
     atomic_uint task_waiters;
 };
 
+static void chunk_finished(ichunk_t *c, bool canceled, double elapsed);
+
 static void chunk_run(fp_task_t *t, fp__root_t *root)
 {
     ichunk_t *c = (ichunk_t *)root;
     fp_iter_t *it = c->it;
-    fp_pool_t *pool = it->pool;
     const size_t in_size = it->in_size, out_size = it->out_size;
     fp_cbuf_t arg = {NULL, in_size};
     fp_buf_t out = {NULL, out_size};
@@ -138,7 +141,15 @@ static void chunk_run(fp_task_t *t, fp__root_t *root)
     }
     const double elapsed = fp__now() - t0;
     fp__call_state_restore(t, &saved);
+    chunk_finished(c, canceled, elapsed);
+}
 
+/* A chunk's elements are all done (run, failed or skipped): into the
+ * completion list, wake the consumer. */
+static void chunk_finished(ichunk_t *c, bool canceled, double elapsed)
+{
+    fp_iter_t *it = c->it;
+    fp_pool_t *pool = it->pool;
     pthread_mutex_lock(&it->lock);
     if (!canceled)
         fp__chunker_observe(&it->sizer, c->hi - c->lo, elapsed);
@@ -196,6 +207,83 @@ static void chunk_free_msgs(ichunk_t *c)
     c->msgs = NULL;
 }
 
+/* ---- a distributed pool's chunks report here (remote.h) ---------------- */
+
+static void chunk_work_fail(fp__work_t *w, size_t i, size_t count,
+                            fp_status_t st, const char *msg, size_t len)
+{
+    ichunk_t *c = (ichunk_t *)((char *)w - offsetof(ichunk_t, work));
+    fp_iter_t *it = c->it;
+    for (size_t k = i; k < i + count && k < c->hi - c->lo; k++) {
+        c->status[k] = st;
+        if (st == FP_ERR_CANCELED)
+            continue;
+        ielem_msg_t *m = malloc(sizeof(*m));
+        if (m == NULL)
+            continue; /* next() writes a generic text */
+        m->index = c->lo + k;
+        if (msg != NULL && len > 0) {
+            size_t l = len < sizeof(m->text) - 1 ? len : sizeof(m->text) - 1;
+            memcpy(m->text, msg, l);
+            m->text[l] = '\0';
+        } else {
+            snprintf(m->text, sizeof(m->text),
+                     "task '%s' failed at element %zu: %s", it->name,
+                     m->index, fp_status_string(st));
+        }
+        /* failures may come in any order: keep the list in index order */
+        pthread_mutex_lock(&it->lock);
+        ielem_msg_t **pp = &c->msgs;
+        while (*pp != NULL && (*pp)->index < m->index)
+            pp = &(*pp)->next;
+        m->next = *pp;
+        *pp = m;
+        if (m->next == NULL)
+            c->msgs_tail = &m->next;
+        pthread_mutex_unlock(&it->lock);
+    }
+}
+
+static void chunk_work_result(fp__work_t *w, void *data, size_t size)
+{
+    (void)w;
+    (void)size;
+    free(data); /* not an apply: nothing to keep */
+}
+
+static void chunk_work_finish(fp__work_t *w)
+{
+    ichunk_t *c = (ichunk_t *)((char *)w - offsetof(ichunk_t, work));
+    bool canceled = atomic_load_explicit(&c->it->stop, memory_order_relaxed);
+    chunk_finished(c, canceled, fp__now() - c->t_submit);
+}
+
+static const fp__work_ops_t chunk_work_ops = {
+    chunk_work_fail, chunk_work_result, chunk_work_finish};
+
+/* Hand a chunk to the pool's remote layer; false if it refused. */
+static bool chunk_submit_remote(fp_iter_t *it, ichunk_t *c)
+{
+    fp__work_t *w = &c->work;
+    memset(w, 0, sizeof(*w));
+    w->ops = &chunk_work_ops;
+    w->kind = FP__WORK_MAP;
+    w->name = it->name;
+    w->nargs = 1;
+    w->arrays[0].base = it->in != NULL ? it->in + c->lo * it->in_size : NULL;
+    w->arrays[0].elem_size = it->in_size;
+    w->out = c->out;
+    w->out_size = it->out_size;
+    w->n = c->hi - c->lo;
+    w->index_base = c->lo;
+    w->stop_on_error = false;
+    w->stop = &it->stop;
+    for (size_t k = 0; k < w->n; k++)
+        c->status[k] = FP_OK; /* failures are reported */
+    c->t_submit = fp__now();
+    return it->pool->rops->submit(it->pool, w) == FP_OK;
+}
+
 /* Under it->lock: fill `c` with elements [lo, lo+count) and queue it at the
  * window's tail. */
 static void chunk_submit(fp_iter_t *it, ichunk_t *c, size_t count)
@@ -218,7 +306,23 @@ static void chunk_submit(fp_iter_t *it, ichunk_t *c, size_t count)
     it->bytes += c->cap * it->out_size;
     it->inflight++;
     fp__pool_work_begin(it->pool);
-    fp__pool_inject(it->pool, &c->root);
+    if (it->pool->rops == NULL) {
+        fp__pool_inject(it->pool, &c->root);
+    } else if (!chunk_submit_remote(it, c)) {
+        /* refused (out of memory): every element fails, visibly */
+        for (size_t k = 0; k < c->hi - c->lo; k++)
+            c->status[k] = FP_ERR_NOMEM;
+        c->done = true;
+        if (!it->ordered) {
+            if (it->done_tail != NULL)
+                it->done_tail->next_done = c;
+            else
+                it->done_head = c;
+            it->done_tail = c;
+        }
+        it->inflight--;
+        fp__pool_work_done(it->pool);
+    }
 }
 
 /* Under it->lock: take a fully consumed chunk out of the window. */
@@ -293,8 +397,11 @@ static fp_status_t iter_create(fp_pool_t *pool, const char *task,
         return FP_ERR_INVALID;
     if (in_size != 0 && n > SIZE_MAX / in_size)
         return FP_ERR_INVALID;
-    fp_task_fn_t fn;
-    fp_status_t st = fp_task_lookup(task, &fn);
+    fp_task_fn_t fn = NULL;
+    /* a distributed pool's tasks live on its nodes: the name is checked
+     * there (an unknown one fails the call naming the node) */
+    fp_status_t st = pool->rops != NULL ? fp__task_name_check(task)
+                                        : fp_task_lookup(task, &fn);
     if (st != FP_OK)
         return st;
 
@@ -309,7 +416,8 @@ static fp_status_t iter_create(fp_pool_t *pool, const char *task,
     it->n = n;
     it->out_size = out_size;
     it->ordered = ordered;
-    it->max_chunks = pool->n * 4 > 2 ? (size_t)pool->n * 4 : 2;
+    const size_t size = fp_pool_size(pool);
+    it->max_chunks = size * 4 > 2 ? size * 4 : 2;
     it->window_bytes = params != NULL && params->window_bytes > 0
                            ? params->window_bytes
                            : FP_WINDOW_BYTES_DEFAULT;
@@ -485,6 +593,11 @@ void fp_iter_destroy(fp_iter_t *it)
     pthread_mutex_lock(&it->lock);
     /* take back chunks no executor has started */
     for (ichunk_t *c = it->win_head; c != NULL; c = c->next) {
+        if (pool->rops != NULL) {
+            if (!c->done)
+                pool->rops->cancel(pool, &c->work);
+            continue;
+        }
         if (fp__pool_uninject(pool, &c->root)) {
             it->inflight--;
             fp__pool_work_done(pool);

@@ -434,13 +434,13 @@ void fp__apply_updates(fp_task_t *t)
     pthread_mutex_lock(&pool->update_lock);
     if (st != FP_OK && pool->update_err.status == FP_OK) {
         pool->update_err.status = st < 0 ? st : FP_ERR_TASK;
-        pool->update_err.index = t->index;
+        pool->update_err.index = t->index + pool->index_base;
         if (t->has_msg)
             memcpy(pool->update_err.message, t->msg, sizeof(t->msg));
         else
             snprintf(pool->update_err.message, sizeof(pool->update_err.message),
                      "update hook of worker class '%s' failed on executor %u: %s",
-                     pool->wc.name, t->index, fp_status_string(st));
+                     pool->wc.name, t->index + pool->index_base, fp_status_string(st));
     }
     if (atomic_fetch_add(&pool->update_acks, 1) + 1 == pool->n)
         pthread_cond_broadcast(&pool->update_cond);
@@ -453,6 +453,8 @@ fp_status_t fp_pool_update(fp_pool_t *pool, fp_cbuf_t update, fp_error_t *err)
         return FP_ERR_INVALID;
     if (fp__tls_task != NULL && fp__tls_task->pool == pool)
         return FP_ERR_STATE;
+    if (pool->rops != NULL)
+        return pool->rops->update(pool, update, err);
     if (!pool->has_class || pool->wc.update == NULL) {
         if (err != NULL) {
             err->status = FP_ERR_STATE;
@@ -699,8 +701,9 @@ static void set_error(fp_error_t *err, fp_status_t status, size_t index,
     snprintf(err->message, sizeof(err->message), "%s", msg);
 }
 
-fp_status_t fp_pool_create(fp_context_t *ctx, const fp_pool_params_t *params,
-                           fp_pool_t **pool_p, fp_error_t *err)
+fp_status_t fp__pool_create_local(fp_context_t *ctx,
+                                  const fp_pool_params_t *params, bool shell,
+                                  fp_pool_t **pool_p, fp_error_t *err)
 {
     static const fp_pool_params_t defaults = {0};
     char msg[FP_ERROR_MAX];
@@ -760,7 +763,8 @@ fp_status_t fp_pool_create(fp_context_t *ctx, const fp_pool_params_t *params,
         set_error(err, status, 0, msg);
         goto err_free;
     }
-    pool->n = params->executors != 0
+    pool->n = shell ? 0
+              : params->executors != 0
                   ? params->executors
                   : (unsigned)fp__setting_int_or(pool->log, FP__SET_EXECUTORS,
                                                  conf,
@@ -775,7 +779,7 @@ fp_status_t fp_pool_create(fp_context_t *ctx, const fp_pool_params_t *params,
                     ? params->pin
                     : (fp_pin_t)fp__setting_enum(pool->log, FP__SET_PIN, conf);
 
-    pool->exec = calloc(pool->n, sizeof(*pool->exec));
+    pool->exec = calloc(pool->n > 0 ? pool->n : 1, sizeof(*pool->exec));
     if (pool->exec == NULL) {
         status = FP_ERR_NOMEM;
         goto err_free;
@@ -841,8 +845,9 @@ fp_status_t fp_pool_create(fp_context_t *ctx, const fp_pool_params_t *params,
     }
 
     atomic_fetch_add(&ctx->pools, 1);
-    fp__info(pool->log, "pool created: %u executors, pinning %s", pool->n,
-             pool->pin == FP_PIN_CORE ? "one core each" : "off");
+    if (!shell)
+        fp__info(pool->log, "pool created: %u executors, pinning %s", pool->n,
+                 pool->pin == FP_PIN_CORE ? "one core each" : "off");
     *pool_p = pool;
     return FP_OK;
 
@@ -868,6 +873,8 @@ fp_status_t fp_pool_destroy(fp_pool_t *pool)
         pthread_cond_wait(&pool->idle_cond, &pool->idle_lock);
     pthread_mutex_unlock(&pool->idle_lock);
 
+    if (pool->rops != NULL)
+        pool->rops->destroy(pool);
     pool_stop_and_join(pool, pool->n);
     atomic_fetch_sub(&pool->ctx->pools, 1);
     pool_free(pool);
@@ -876,12 +883,32 @@ fp_status_t fp_pool_destroy(fp_pool_t *pool)
 
 unsigned fp_pool_size(const fp_pool_t *pool)
 {
+    if (pool != NULL && pool->rops != NULL)
+        return pool->rops->size(pool);
     return pool != NULL ? pool->n : 0;
+}
+
+void fp__pool_set_remote(fp_pool_t *pool, const fp__remote_ops_t *ops,
+                         void *remote)
+{
+    pool->rops = ops;
+    pool->remote = remote;
+}
+
+void *fp__pool_remote(const fp_pool_t *pool) { return pool->remote; }
+fp_context_t *fp__pool_context(const fp_pool_t *pool) { return pool->ctx; }
+const fp__logger_t *fp__pool_logger(const fp_pool_t *pool) { return pool->log; }
+void fp__pool_set_index_base(fp_pool_t *pool, unsigned base)
+{
+    pool->index_base = base;
 }
 
 /* ---- task context accessors --------------------------------------------- */
 
-unsigned fp_task_executor(const fp_task_t *t) { return t->index; }
+unsigned fp_task_executor(const fp_task_t *t)
+{
+    return t->index + t->pool->index_base;
+}
 
 void *fp_task_state(fp_task_t *t) { return t->state; }
 

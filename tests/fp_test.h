@@ -31,6 +31,23 @@
 
 #include "fastpool/fastpool.h"
 
+/* ---- tests that need the tasks in this process ------------------------ */
+
+/* The foundation's API tests also run with their pools on nodes
+ * (tests/dist/over_node.sh sets FP_NODES).  A test case whose tasks share
+ * state with the test through this process's memory (a global counter, a
+ * gate the test opens, a pointer) cannot hold there: it starts with this,
+ * which skips it over nodes and says why.  Its assertions stay as they are
+ * for the local run. */
+#define FP_TEST_LOCAL_ONLY(reason)                                             \
+    do {                                                                       \
+        const char *fp__nodes_ = getenv("FP_NODES");                           \
+        if (fp__nodes_ != NULL && fp__nodes_[0] != '\0') {                     \
+            printf("SKIP over nodes: %s\n", (reason));                         \
+            skip();                                                            \
+        }                                                                      \
+    } while (0)
+
 /* ---- sanitizer detection: scale heavy tests down under them ------------ */
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
 #define FP_TEST_SANITIZED 1

@@ -3,8 +3,12 @@
  * the embedded default pool (this machine's cores), checks every result
  * against a sequential run, and prints the throughput.
  *
- *   fastpool-map-demo [-n COUNT] [-e EXECUTORS] [-r REPEATS]
+ *   fastpool-map-demo [-n COUNT] [-e EXECUTORS] [-r REPEATS] [--nodes LIST]
  *
+ * --nodes host:port,host:port runs the same map on those nodes (programs
+ * serving as nodes: fastpool-worker, or this very program started with
+ * FP_NODE_LISTEN=ADDR:PORT, which has the task compiled in); FP_NODES does
+ * the same without the option.
  * The task counts the steps of the Collatz sequence from its input: cheap,
  * irregular in cost from one element to the next, and easy to check.
  */
@@ -51,7 +55,9 @@ static double now(void)
 
 static int usage(const char *argv0)
 {
-    fprintf(stderr, "usage: %s [-n COUNT] [-e EXECUTORS] [-r REPEATS]\n",
+    fprintf(stderr,
+            "usage: %s [-n COUNT] [-e EXECUTORS] [-r REPEATS] [--nodes "
+            "HOST:PORT,...]\n",
             argv0);
     return 2;
 }
@@ -61,6 +67,7 @@ int main(int argc, char **argv)
     size_t n = 1000000;
     unsigned executors = 0;
     int repeats = 3;
+    const char *nodes = NULL;
     for (int i = 1; i < argc; i++) {
         if (i + 1 < argc && strcmp(argv[i], "-n") == 0)
             n = strtoull(argv[++i], NULL, 10);
@@ -68,6 +75,8 @@ int main(int argc, char **argv)
             executors = (unsigned)strtoul(argv[++i], NULL, 10);
         else if (i + 1 < argc && strcmp(argv[i], "-r") == 0)
             repeats = atoi(argv[++i]);
+        else if (i + 1 < argc && strcmp(argv[i], "--nodes") == 0)
+            nodes = argv[++i];
         else
             return usage(argv[0]);
     }
@@ -92,14 +101,35 @@ int main(int argc, char **argv)
         return 1;
     }
     fp_pool_params_t pp = {.executors = executors};
+    const char *list[64];
+    char *nodes_copy = nodes != NULL ? strdup(nodes) : NULL;
+    if (nodes_copy != NULL) {
+        for (char *t = strtok(nodes_copy, ","); t != NULL && pp.nnodes < 64;
+             t = strtok(NULL, ","))
+            list[pp.nnodes++] = t;
+        pp.nodes = list;
+    }
     st = fp_pool_create(ctx, &pp, &pool, &err);
     if (st != FP_OK) {
-        fprintf(stderr, "fp_pool_create: %s\n", fp_status_string(st));
+        fprintf(stderr, "fp_pool_create: %s: %s\n", fp_status_string(st),
+                err.message);
         return 1;
     }
-    printf("fastpool %s: local pool, %u executors; mapping collatz over %zu "
-           "inputs, %d runs\n",
-           fp_version_string(), fp_pool_size(pool), n, repeats);
+    fp_node_info_t info[64];
+    size_t nn = 0;
+    fp_pool_nodes(pool, info, 64, &nn);
+    if (nn == 1 && strcmp(info[0].address, "local") == 0) {
+        printf("fastpool %s: local pool, %u executors; mapping collatz over "
+               "%zu inputs, %d runs\n",
+               fp_version_string(), fp_pool_size(pool), n, repeats);
+    } else {
+        printf("fastpool %s: %zu nodes, %u executors; mapping collatz over "
+               "%zu inputs, %d runs\n",
+               fp_version_string(), nn, fp_pool_size(pool), n, repeats);
+        for (size_t i = 0; i < nn && i < 64; i++)
+            printf("  node %s (%s): %u executors, %s\n", info[i].address,
+                   info[i].host, info[i].executors, info[i].transports);
+    }
 
     double best = 1e30;
     for (int r = 0; r < repeats; r++) {
@@ -137,8 +167,15 @@ int main(int argc, char **argv)
            n / best / 1e6, fp_pool_size(pool), repeats, n / seq / 1e6,
            seq / best);
 
+    if (nn > 1 || strcmp(info[0].address, "local") != 0) {
+        fp_pool_nodes(pool, info, 64, &nn);
+        for (size_t i = 0; i < nn && i < 64; i++)
+            printf("  node %s did %" PRIu64 " elements\n", info[i].address,
+                   info[i].elements);
+    }
     fp_pool_destroy(pool);
     fp_context_destroy(ctx);
+    free(nodes_copy);
     free(in);
     free(out);
     return bad == 0 ? 0 : 1;

@@ -213,6 +213,7 @@ static void on_hello(fp__tp_conn_t *c, const fp__wire_msg_t *m)
     c->version = version;
     c->peer_role = h->role;
     c->peer_route = h->route;
+    c->peer_executors = h->executors;
     size_t idl = h->id_len < sizeof(c->peer_id) - 1 ? h->id_len
                                                      : sizeof(c->peer_id) - 1;
     memcpy(c->peer_id, h->id, idl);

@@ -335,4 +335,12 @@ const char *fp__tp_conn_transports(const fp__tp_conn_t *c)
 void fp__tp_conn_set_user(fp__tp_conn_t *c, void *user) { c->user = user; }
 void *fp__tp_conn_user(const fp__tp_conn_t *c) { return c->user; }
 const char *fp__tp_conn_peer(const fp__tp_conn_t *c) { return c->peer; }
+const char *fp__tp_conn_peer_id(const fp__tp_conn_t *c) { return c->peer_id; }
+uint32_t fp__tp_conn_peer_executors(const fp__tp_conn_t *c)
+{
+    return c->peer_executors;
+}
+uint8_t fp__tp_conn_peer_role(const fp__tp_conn_t *c) { return c->peer_role; }
+size_t fp__tp_rndv_threshold(const fp__tp_t *tp) { return tp->rndv_threshold; }
+uint16_t fp__tp_port(const fp__tp_t *tp) { return tp->port; }
 

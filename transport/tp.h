@@ -188,6 +188,17 @@ void fp__tp_close(fp__tp_conn_t *conn, fp_status_t status, const char *reason);
 void fp__tp_conn_set_user(fp__tp_conn_t *conn, void *user);
 void *fp__tp_conn_user(const fp__tp_conn_t *conn);
 const char *fp__tp_conn_peer(const fp__tp_conn_t *conn);
+/* What the peer's HELLO said: its id, executors and role (once ready). */
+const char *fp__tp_conn_peer_id(const fp__tp_conn_t *conn);
+uint32_t fp__tp_conn_peer_executors(const fp__tp_conn_t *conn);
+uint8_t fp__tp_conn_peer_role(const fp__tp_conn_t *conn);
+/* Keep a connection alive past on_closed (for a send callback or a closure
+ * that still names it); progress context. */
+void fp__tp_conn_ref(fp__tp_conn_t *conn);
+void fp__tp_conn_unref(fp__tp_conn_t *conn);
+size_t fp__tp_rndv_threshold(const fp__tp_t *tp);
+/* The port fp__tp_listen bound (0 before). */
+uint16_t fp__tp_port(const fp__tp_t *tp);
 /* The transports UCX actually uses for this connection, once ready:
  * "am=<eager lanes> rndv=<bulk lanes>", e.g. "am=sysv/memory
  * rndv=cma/memory" or "am=tcp/lo rndv=tcp/lo". */

@@ -88,6 +88,7 @@ struct fp__tp_conn {
     uint8_t version, peer_role;
     unsigned char peer_nonce[FP__AUTH_NONCE_LEN];
     char peer_id[FP__AUTH_ID_MAX + 1];
+    uint32_t peer_executors; /* announced in the peer's HELLO */
     uint32_t seq;      /* the last seq we sent */
     uint32_t peer_seq; /* the last seq the peer sent (note_seq in conn.c) */
     uint64_t hb_seq;

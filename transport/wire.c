@@ -705,8 +705,7 @@ static fp_status_t decode_fixed(const ctx_t *c, const uint8_t *f,
         o->executors = ld32(f);
         o->worker_class_len = f[4];
         o->init_len = ld64(f + 8);
-        if (f[5] != 0 || ld16(f + 6) != 0)
-            return cfail(c, "reserved field is not zero");
+        o->index_base = (uint32_t)f[5] | (uint32_t)ld16(f + 6) << 8;
         if (o->executors > FP__WIRE_MAX_EXECUTORS)
             return cfail(c, "executor count %" PRIu32 " exceeds %d",
                          o->executors, FP__WIRE_MAX_EXECUTORS);
@@ -1104,6 +1103,10 @@ fp_status_t fp__wire_size(const fp__wire_msg_t *msg, size_t *hdr_len_p,
         plen = msg->u.text.message_len;
         break;
     case FP__WIRE_POOL_OPEN:
+        if (msg->u.pool_open.index_base > FP__WIRE_MAX_INDEX_BASE)
+            return cfail(&c, "index base %" PRIu32 " exceeds %u",
+                         msg->u.pool_open.index_base,
+                         (unsigned)FP__WIRE_MAX_INDEX_BASE);
         if (msg->u.pool_open.worker_class_len > FP__WIRE_NAME_MAX)
             return cfail(&c, "worker class name length %zu exceeds %d",
                          msg->u.pool_open.worker_class_len, FP__WIRE_NAME_MAX);
@@ -1187,6 +1190,8 @@ static void write_header(uint8_t *h, const fp__wire_msg_t *m, size_t hlen,
     case FP__WIRE_POOL_OPEN:
         st32(f, m->u.pool_open.executors);
         f[4] = (uint8_t)m->u.pool_open.worker_class_len;
+        f[5] = (uint8_t)(m->u.pool_open.index_base & 0xff);
+        st16(f + 6, (uint16_t)(m->u.pool_open.index_base >> 8));
         st64(f + 8, m->u.pool_open.init_len);
         break;
     case FP__WIRE_TASK_BATCH:

@@ -96,6 +96,7 @@ extern "C" {
 #define FP__WIRE_MAX_NAMES 4096        /* name indexes are 0..4095 */
 #define FP__WIRE_MAX_ATTEMPT 65535     /* attempts are 1..65535 */
 #define FP__WIRE_MAX_EXECUTORS 65536   /* executors announced / requested */
+#define FP__WIRE_MAX_INDEX_BASE 0xffffffu /* POOL_OPEN index base (24 bits) */
 #define FP__WIRE_MAX_RECORDS 65536     /* records in one batch / CANCEL */
 #define FP__WIRE_MAX_BATCH (64u << 20) /* payload of a batch / CANCEL */
 #define FP__WIRE_MAX_INLINE (1u << 30) /* UPDATE / init data inline, BULK chunk */
@@ -208,6 +209,8 @@ typedef struct fp__wire_heartbeat {
 
 typedef struct fp__wire_pool_open {
     uint32_t executors;       /* 0: all of the node's */
+    uint32_t index_base;      /* the node's first executor index in the
+                                 whole pool, 0..FP__WIRE_MAX_INDEX_BASE */
     const char *worker_class; /* 0..FP__WIRE_NAME_MAX bytes; len 0: none */
     size_t worker_class_len;
     uint64_t init_len;        /* bytes of init data */

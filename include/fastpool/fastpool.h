@@ -233,8 +233,20 @@ typedef enum fp_pin {
     FP_PIN_NONE = 2     /* let the OS place executors */
 } fp_pin_t;
 
+/* Executors in the calling process when the pool also has nodes. */
+typedef enum fp_local {
+    FP_LOCAL_DEFAULT = 0, /* local executors only when the pool has no nodes */
+    FP_LOCAL_YES = 1,     /* run local_executors here as well as on nodes */
+    FP_LOCAL_NO = 2       /* none here (a pool with no nodes then fails) */
+} fp_local_t;
+
 typedef struct fp_pool_params {
-    unsigned executors;       /* 0: FP_EXECUTORS env, else one per core of
+    unsigned executors;       /* Without nodes: executors in this process.
+                                 With nodes: the pool's executors in all,
+                                 taken from the nodes in order (each node
+                                 gives at most its own count); 0: every
+                                 executor of every node.
+                                 Without nodes, 0: FP_EXECUTORS env, else one per core of
                                  this process's CPU set; at most 4096.  More
                                  executors than cores is fine (for tasks that
                                  block on I/O): idle ones sleep, and only a
@@ -244,7 +256,19 @@ typedef struct fp_pool_params {
                                  address space, committed only as used). */
     fp_pin_t pin;             /* 0: FP_PIN env, else FP_PIN_CORE */
     const char *worker_class; /* NULL: none; else a registered class name */
-    fp_cbuf_t init_data;      /* copied; handed to every executor's init */
+    fp_cbuf_t init_data;      /* copied; handed to every executor's init
+                                 (sent once to each node, shared there) */
+    /* Nodes ("host:port" of a fastpool-worker or of a program serving as a
+     * node, see fp_node_start): the pool's executors run there.  NULL/0:
+     * the comma-separated list in FP_NODES, if set; else none, and the pool
+     * is a local pool exactly as without this field.  The secret comes from
+     * FP_SECRET_FILE / FP_SECRET (the nodes' must match). */
+    const char *const *nodes;
+    size_t nnodes;
+    fp_local_t local;         /* executors in this process as well */
+    unsigned local_executors; /* with FP_LOCAL_YES; 0: one per core */
+    double connect_timeout;   /* seconds for each node to connect, prove the
+                                 secret and open the pool; 0: 10 s */
 } fp_pool_params_t;
 
 typedef struct fp_pool fp_pool_t;
@@ -264,8 +288,103 @@ FP_API fp_status_t fp_pool_create(fp_context_t *ctx,
  * FP_ERR_INVALID for NULL. */
 FP_API fp_status_t fp_pool_destroy(fp_pool_t *pool);
 
-/* Number of executors. */
+/* Number of executors: this process's and every node's. */
 FP_API unsigned fp_pool_size(const fp_pool_t *pool);
+
+/* ------------------------------------------------------------------------ */
+/* Nodes                                                                      */
+/* ------------------------------------------------------------------------ */
+
+/* Add a node ("host:port") to a running pool: it connects, proves the
+ * secret and opens the pool there (worker class, init data) within the
+ * pool's connect_timeout, then takes work, calls already running included.
+ * On failure nothing changes and `err` names the address and the cause.
+ * The new node's executors all join (params->executors limited only the
+ * nodes given at creation). */
+FP_API fp_status_t fp_pool_add_node(fp_pool_t *pool, const char *address,
+                                    fp_error_t *err);
+
+typedef enum fp_node_state {
+    FP_NODE_CONNECTING = 0, /* being added */
+    FP_NODE_UP = 1,         /* taking work */
+    FP_NODE_LOST = 2        /* its connection closed (see `reason`) */
+} fp_node_state_t;
+
+typedef struct fp_node_info {
+    char address[128];   /* as given ("host:port"); "local" for this process */
+    char host[64];       /* the node's host name */
+    unsigned executors;  /* executors of this pool there */
+    unsigned cores;      /* cores the node has */
+    unsigned gpus;       /* GPUs the node has */
+    fp_node_state_t state;
+    char transports[64]; /* what UCX uses to reach it ("am=tcp/lo ...") */
+    uint64_t elements;   /* elements (apply: calls) it has completed */
+    char reason[FP_ERROR_MAX]; /* why it was lost */
+} fp_node_info_t;
+
+/* The pool's nodes, the local executors first (address "local") when it
+ * has any: up to `cap` entries into `info`, the number there is into
+ * *count_p (may exceed cap). */
+FP_API fp_status_t fp_pool_nodes(fp_pool_t *pool, fp_node_info_t *info,
+                                 size_t cap, size_t *count_p);
+
+/* Transport counters of a pool's connections (all zero without nodes). */
+typedef struct fp_pool_stats {
+    uint64_t msgs_sent, msgs_received;
+    uint64_t bytes_sent, bytes_received;
+    uint64_t rndv_sent, rndv_received; /* messages that went zero-copy */
+    uint64_t bytes_copied;       /* payload bytes fastpool copied (eager
+                                    messages kept past their callback) */
+    uint64_t large_bytes_copied; /* of those, in messages at or above the
+                                    rendezvous threshold: 0 by design */
+    uint64_t rndv_threshold;
+} fp_pool_stats_t;
+
+FP_API fp_status_t fp_pool_stats(fp_pool_t *pool, fp_pool_stats_t *stats);
+
+/*
+ * The node role: serve pools for clients.  A node runs the work-stealing
+ * scheduler over its executors (pinned as a local pool is), finds tasks
+ * and worker classes by name in its own registry (the program's, and the
+ * modules it loaded), and announces its host name, executors, cores, GPUs
+ * and capabilities when a client connects.
+ */
+typedef struct fp_node_params {
+    const char *listen;       /* "ADDR:PORT" (port 0: any); NULL: FP_NODE_LISTEN,
+                                 else "0.0.0.0:0" */
+    unsigned executors;       /* 0: FP_EXECUTORS, else one per core */
+    fp_pin_t pin;
+    const char *secret_file;  /* NULL: FP_SECRET_FILE / FP_SECRET */
+    const char *const *modules; /* task modules (.so) to dlopen first */
+    size_t nmodules;
+} fp_node_params_t;
+
+typedef struct fp_node fp_node_t;
+
+/* Start serving (listening, a progress thread); returns at once.  `err`
+ * says what failed (a module that does not load, an address in use...). */
+FP_API fp_status_t fp_node_start(fp_context_t *ctx,
+                                 const fp_node_params_t *params,
+                                 fp_node_t **node_p, fp_error_t *err);
+/* The address bound ("ADDR:PORT", the port chosen when 0 was asked). */
+FP_API const char *fp_node_address(const fp_node_t *node);
+/* Ask the node to stop (async-signal-safe). */
+FP_API void fp_node_stop(fp_node_t *node);
+/* Wait until the node was asked to stop (at most `timeout` seconds, as
+ * fp_future_wait): FP_OK or FP_ERR_TIMEOUT. */
+FP_API fp_status_t fp_node_wait(fp_node_t *node, double timeout);
+/* Say goodbye to every client, close their pools, free everything. */
+FP_API void fp_node_destroy(fp_node_t *node);
+
+/* The whole life of a node in one call: start, print "LISTENING ADDR:PORT"
+ * as the first line of stdout, serve until SIGTERM or SIGINT, stop cleanly.
+ * Returns a process exit status (0 after a signal, 1 on a start error,
+ * described on stderr).  A program that links libfastpool becomes a node
+ * without any code when FP_NODE_LISTEN is set: its first fp_pool_create()
+ * then serves (with FP_EXECUTORS, FP_SECRET_FILE) and exits the process
+ * with this status, so the tasks compiled into an SPMD program need no
+ * module. */
+FP_API int fp_node_serve(fp_context_t *ctx, const fp_node_params_t *params);
 
 /* Deliver `update` (copied) to every executor's worker-class update hook,
  * between tasks, and wait until all have run it.  Executors that are asleep

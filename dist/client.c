@@ -1,0 +1,2023 @@
+/*
+ * The client side of a distributed pool: nodes, dispatch, results.
+ * dist.h has the design note.  Everything below marked "progress" runs on
+ * the process's client transport progress thread; user threads reach it
+ * with fp__tp_post and wait on the pool's condition variable.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <netdb.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/chunker.h"
+#include "dist.h"
+
+/* a send callback that frees its buffer */
+static void free_on_send(void *ud, fp_status_t st)
+{
+    (void)st;
+    free(ud);
+}
+
+#define CREDITS_PER_EXECUTOR 2
+#define BATCH_CAP (256u << 10)   /* task batch buffer */
+#define RECORD_MAX_ELEMS (1u << 20)
+#define MAX_NAMES FP__WIRE_MAX_NAMES
+
+typedef struct dnode dnode_t;
+typedef struct dwork dwork_t;
+typedef struct drec drec_t;
+
+enum { N_CONNECTING, N_OPENING, N_UP, N_CLOSING, N_LOST };
+
+typedef struct range {
+    struct range *next;
+    size_t lo, count;
+} range_t;
+
+struct drec {
+    uint64_t id;
+    dwork_t *dw;
+    dnode_t *node;
+    size_t lo, count;
+    size_t reported, requeued;
+    uint64_t bulk_expect, bulk_got;
+    double t_sent;
+    drec_t *nnext, *nprev; /* node->recs */
+    drec_t *wnext, *wprev; /* dw->recs */
+    drec_t *hnext;         /* dp->hash */
+    void *apply_buf;       /* APPLY: a BULK result's destination */
+    uint64_t apply_total;
+    fp__dexec_t *x;        /* on the local executors */
+    bool cancel_sent;
+};
+
+struct dwork {
+    fp__work_t *w;
+    fp__dpool_t *dp;
+    size_t next, left;
+    range_t *ret; /* ranges given back, handed out first */
+    dwork_t *qnext, *qprev;
+    dwork_t *lnext, *lprev; /* dp->live: every unit not yet finished */
+    bool queued, stopped, finished;
+    drec_t *recs;
+    uint16_t name_idx;
+    size_t in_elem; /* argument bytes per element */
+};
+
+#define HASH_BUCKETS 4096
+
+struct dnode {
+    fp__dpool_t *dp;
+    dnode_t *next;
+    fp__tp_conn_t *conn;
+    bool local;
+    int state;
+    char address[128];
+    char ip[64];
+    uint16_t port;
+    char host[64];
+    char transports[64];
+    char reason[FP_ERROR_MAX];
+    fp_status_t status;
+    unsigned executors, cores, gpus, index_base, want;
+    unsigned credits, inflight;
+    drec_t *recs;
+    fp__chunker_t sizer;
+    double rtt;
+    _Atomic(uint64_t) elements;
+    uint8_t *bound; /* name index bound on this connection */
+    unsigned char *bbuf;
+    fp__wire_builder_t bb;
+    bool opened_wait; /* fp_pool_create / add_node waits for it */
+    bool close_acked;
+    uint64_t update_acked;
+};
+
+struct fp__dpool {
+    fp_pool_t *shell;
+    const fp__logger_t *log;
+    fp__tp_t *tp;
+    fp_pool_t *local;
+    dnode_t *nodes, *nodes_tail;
+    size_t nnodes;
+    unsigned executors_budget; /* 0: all */
+    unsigned next_index;
+    atomic_uint total_executors;
+    char wc[FP_NAME_MAX];
+    void *init;
+    size_t init_len;
+    double connect_timeout;
+    size_t thr;
+    /* progress-thread state */
+    dwork_t *qhead, *qtail;
+    dwork_t *live;
+    drec_t *hash[HASH_BUCKETS];
+    uint64_t next_id;
+    char *names[MAX_NAMES];
+    size_t nnames;
+    bool pump_posted;
+    /* shared with user threads, under lock */
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    uint64_t update_seq;
+    unsigned update_pending;
+    fp_error_t update_err;
+    atomic_uint_fast64_t large_copied;
+};
+
+/* ---- the process's client transport ------------------------------------- */
+
+static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
+static fp__tp_t *g_tp;
+static int g_users;
+
+static void h_ready(void *arg, fp__tp_conn_t *conn);
+static void h_message(void *arg, fp__tp_conn_t *conn, const fp__wire_msg_t *m);
+static void h_bulk(void *arg, fp__tp_conn_t *conn, const fp__wire_msg_t *m,
+                   size_t len, fp__tp_bulk_dest_t *dest);
+static void h_closed(void *arg, fp__tp_conn_t *conn, fp_status_t st,
+                     const char *reason);
+
+static fp_status_t client_tp_get(const fp__logger_t *log, fp__tp_t **tp_p,
+                                 fp_error_t *err)
+{
+    pthread_mutex_lock(&g_lock);
+    if (g_tp == NULL) {
+        fp__tp_params_t p;
+        memset(&p, 0, sizeof(p));
+        p.name = "client";
+        p.role = FP__WIRE_ROLE_CLIENT;
+        p.handlers.on_ready = h_ready;
+        p.handlers.on_message = h_message;
+        p.handlers.on_bulk = h_bulk;
+        p.handlers.on_closed = h_closed;
+        p.log_fn = log->fn;
+        p.log_user_data = log->user_data;
+        p.log_level = log->level;
+        fp__tp_t *tp = NULL;
+        fp_status_t st = fp__tp_create(&p, &tp);
+        if (st == FP_OK && (st = fp__tp_start(tp)) != FP_OK) {
+            fp__tp_destroy(tp);
+            tp = NULL;
+        }
+        if (st != FP_OK) {
+            pthread_mutex_unlock(&g_lock);
+            if (err != NULL) {
+                err->status = st;
+                err->index = 0;
+                snprintf(err->message, sizeof(err->message),
+                         "cannot start the client transport: %s%s",
+                         fp_status_string(st),
+                         st == FP_ERR_AUTH || st == FP_ERR_NOT_FOUND
+                             ? " (no secret? set FP_SECRET_FILE or FP_SECRET "
+                               "to the nodes' secret)"
+                             : "");
+            }
+            return st;
+        }
+        g_tp = tp;
+    }
+    g_users++;
+    *tp_p = g_tp;
+    pthread_mutex_unlock(&g_lock);
+    return FP_OK;
+}
+
+static void client_tp_put(void)
+{
+    pthread_mutex_lock(&g_lock);
+    if (--g_users == 0) {
+        fp__tp_destroy(g_tp);
+        g_tp = NULL;
+    }
+    pthread_mutex_unlock(&g_lock);
+}
+
+/* ---- helpers ------------------------------------------------------------------ */
+
+static void *alloc_headroom(size_t len)
+{
+    unsigned char *p = malloc(FP__TP_HEADROOM + (len > 0 ? len : 1));
+    return p != NULL ? p + FP__TP_HEADROOM : NULL;
+}
+
+static void free_headroom(void *payload)
+{
+    if (payload != NULL)
+        free((unsigned char *)payload - FP__TP_HEADROOM);
+}
+
+static void headroom_sent(void *ud, fp_status_t st)
+{
+    (void)st;
+    free_headroom(ud);
+}
+
+fp_status_t fp__parse_hostport(const char *s, char *host, size_t host_cap,
+                               uint16_t *port, bool port_required,
+                               char *reason, size_t reason_size)
+{
+    if (s == NULL || *s == '\0') {
+        snprintf(reason, reason_size, "empty address");
+        return FP_ERR_INVALID;
+    }
+    const char *colon = strrchr(s, ':');
+    const char *h = s;
+    size_t hl = colon != NULL ? (size_t)(colon - s) : strlen(s);
+    if (hl >= 2 && h[0] == '[' && h[hl - 1] == ']') {
+        h++;
+        hl -= 2;
+    }
+    if (colon == NULL) {
+        if (port_required) {
+            snprintf(reason, reason_size, "'%s' has no port (want HOST:PORT)",
+                     s);
+            return FP_ERR_INVALID;
+        }
+        *port = 0;
+    } else {
+        char *end;
+        errno = 0;
+        unsigned long p = strtoul(colon + 1, &end, 10);
+        if (colon[1] == '\0' || *end != '\0' || errno != 0 || p > 65535) {
+            snprintf(reason, reason_size, "'%s': port '%s' is not 0..65535", s,
+                     colon + 1);
+            return FP_ERR_INVALID;
+        }
+        *port = (uint16_t)p;
+    }
+    if (hl == 0 || hl >= host_cap) {
+        snprintf(reason, reason_size, "'%s': bad host part", s);
+        return FP_ERR_INVALID;
+    }
+    memcpy(host, h, hl);
+    host[hl] = '\0';
+    return FP_OK;
+}
+
+/* A host name or address -> a numeric address UCX can connect to. */
+static fp_status_t resolve(const char *host, char *ip, size_t cap,
+                           char *reason, size_t reason_size)
+{
+    struct addrinfo hints, *res = NULL;
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    int rc = getaddrinfo(host, NULL, &hints, &res);
+    if (rc != 0 || res == NULL) {
+        snprintf(reason, reason_size, "cannot resolve '%s': %s", host,
+                 gai_strerror(rc));
+        return FP_ERR_NOT_FOUND;
+    }
+    const void *a = res->ai_family == AF_INET
+                        ? (const void *)&((struct sockaddr_in *)res->ai_addr)->sin_addr
+                        : (const void *)&((struct sockaddr_in6 *)res->ai_addr)->sin6_addr;
+    if (inet_ntop(res->ai_family, a, ip, (socklen_t)cap) == NULL) {
+        freeaddrinfo(res);
+        snprintf(reason, reason_size, "cannot use the address of '%s'", host);
+        return FP_ERR_INVALID;
+    }
+    freeaddrinfo(res);
+    return FP_OK;
+}
+
+static size_t hbucket(uint64_t id)
+{
+    return (size_t)((id * 0x9E3779B97F4A7C15ULL) >> 52) % HASH_BUCKETS;
+}
+
+static drec_t *rec_find(fp__dpool_t *dp, uint64_t id)
+{
+    for (drec_t *r = dp->hash[hbucket(id)]; r != NULL; r = r->hnext)
+        if (r->id == id)
+            return r;
+    return NULL;
+}
+
+static void rec_unhash(fp__dpool_t *dp, drec_t *r)
+{
+    drec_t **pp = &dp->hash[hbucket(r->id)];
+    while (*pp != NULL && *pp != r)
+        pp = &(*pp)->hnext;
+    if (*pp == r)
+        *pp = r->hnext;
+}
+
+/* ---- units ------------------------------------------------------------------ */
+
+static void q_push(fp__dpool_t *dp, dwork_t *dw)
+{
+    if (dw->queued)
+        return;
+    dw->queued = true;
+    dw->qnext = NULL;
+    dw->qprev = dp->qtail;
+    if (dp->qtail != NULL)
+        dp->qtail->qnext = dw;
+    else
+        dp->qhead = dw;
+    dp->qtail = dw;
+}
+
+static void q_remove(fp__dpool_t *dp, dwork_t *dw)
+{
+    if (!dw->queued)
+        return;
+    if (dw->qprev != NULL)
+        dw->qprev->qnext = dw->qnext;
+    else
+        dp->qhead = dw->qnext;
+    if (dw->qnext != NULL)
+        dw->qnext->qprev = dw->qprev;
+    else
+        dp->qtail = dw->qprev;
+    dw->queued = false;
+}
+
+static bool dw_has_unclaimed(const dwork_t *dw)
+{
+    return dw->ret != NULL || dw->next < dw->w->n;
+}
+
+static void dw_finish_if_done(dwork_t *dw)
+{
+    if (dw->left > 0 || dw->finished)
+        return;
+    dw->finished = true;
+    fp__dpool_t *dp = dw->dp;
+    q_remove(dp, dw);
+    if (dw->lprev != NULL)
+        dw->lprev->lnext = dw->lnext;
+    else if (dp->live == dw)
+        dp->live = dw->lnext;
+    if (dw->lnext != NULL)
+        dw->lnext->lprev = dw->lprev;
+    fp__work_t *w = dw->w;
+    w->priv = NULL;
+    free(dw);
+    w->ops->finish(w);
+}
+
+/* Account `count` elements of dw as final. */
+static void dw_account(dwork_t *dw, size_t count)
+{
+    dw->left -= count < dw->left ? count : dw->left;
+}
+
+/* Drop what has not been handed out (stop was set). */
+static void dw_drop_unclaimed(dwork_t *dw)
+{
+    fp__work_t *w = dw->w;
+    for (range_t *r = dw->ret, *n; r != NULL; r = n) {
+        n = r->next;
+        w->ops->fail(w, r->lo, r->count, FP_ERR_CANCELED, NULL, 0);
+        dw_account(dw, r->count);
+        free(r);
+    }
+    dw->ret = NULL;
+    if (dw->next < w->n) {
+        w->ops->fail(w, dw->next, w->n - dw->next, FP_ERR_CANCELED, NULL, 0);
+        dw_account(dw, w->n - dw->next);
+        dw->next = w->n;
+    }
+    q_remove(dw->dp, dw);
+}
+
+static void send_cancel(dnode_t *n, drec_t **recs, size_t count);
+
+/* The unit's stop flag is set: skip the rest, here and on its nodes.
+ * The caller then calls dw_finish_if_done (which may free dw). */
+static void dw_stop(dwork_t *dw)
+{
+    if (dw->stopped)
+        return;
+    dw->stopped = true;
+    dw_drop_unclaimed(dw);
+    for (drec_t *r = dw->recs; r != NULL; r = r->wnext) {
+        if (r->cancel_sent)
+            continue;
+        r->cancel_sent = true;
+        if (r->x != NULL) {
+            atomic_store(&r->x->cancel, 1); /* the loop also reads w->stop */
+        } else if (r->node->state == N_UP) {
+            drec_t *one = r;
+            send_cancel(r->node, &one, 1);
+        }
+    }
+}
+
+/* ---- records -------------------------------------------------------------- */
+
+static drec_t *rec_new(fp__dpool_t *dp, dnode_t *n, dwork_t *dw, size_t lo,
+                       size_t count)
+{
+    drec_t *r = calloc(1, sizeof(*r));
+    if (r == NULL)
+        return NULL;
+    r->id = ++dp->next_id;
+    r->dw = dw;
+    r->node = n;
+    r->lo = lo;
+    r->count = count;
+    r->t_sent = fp__now();
+    size_t b = hbucket(r->id);
+    r->hnext = dp->hash[b];
+    dp->hash[b] = r;
+    r->nnext = n->recs;
+    if (n->recs != NULL)
+        n->recs->nprev = r;
+    n->recs = r;
+    r->wnext = dw->recs;
+    if (dw->recs != NULL)
+        dw->recs->wprev = r;
+    dw->recs = r;
+    n->inflight++;
+    return r;
+}
+
+/* Unlink and free a record; its elements were accounted by the caller. */
+static void rec_free(fp__dpool_t *dp, drec_t *r)
+{
+    rec_unhash(dp, r);
+    dnode_t *n = r->node;
+    if (r->nprev != NULL)
+        r->nprev->nnext = r->nnext;
+    else
+        n->recs = r->nnext;
+    if (r->nnext != NULL)
+        r->nnext->nprev = r->nprev;
+    dwork_t *dw = r->dw;
+    if (r->wprev != NULL)
+        r->wprev->wnext = r->wnext;
+    else
+        dw->recs = r->wnext;
+    if (r->wnext != NULL)
+        r->wnext->wprev = r->wprev;
+    n->inflight--;
+    free(r->apply_buf);
+    free(r);
+}
+
+static void requeue(dwork_t *dw, size_t lo, size_t count)
+{
+    range_t *g = malloc(sizeof(*g));
+    if (g == NULL) {
+        dw->w->ops->fail(dw->w, lo, count, FP_ERR_NOMEM,
+                         "client: out of memory re-queueing elements", 43);
+        dw_account(dw, count);
+        return;
+    }
+    g->lo = lo;
+    g->count = count;
+    g->next = dw->ret;
+    dw->ret = g;
+    q_push(dw->dp, dw);
+}
+
+static void pump(fp__dpool_t *dp);
+
+/* Every element of r is reported and its bytes are in: account, free. */
+static void rec_complete(fp__dpool_t *dp, drec_t *r)
+{
+    dwork_t *dw = r->dw;
+    dnode_t *n = r->node;
+    double took = fp__now() - r->t_sent;
+    size_t done = r->count - r->requeued;
+    if (r->dw->w->kind == FP__WORK_APPLY && r->apply_buf != NULL &&
+        done > 0) {
+        dw->w->ops->result(dw->w, r->apply_buf, (size_t)r->apply_total);
+        r->apply_buf = NULL;
+    }
+    if (done > 0 && !r->cancel_sent && !n->local) {
+        /* records aim at max(100 us, 4 x the node's round trip): the
+         * quickest record seen bounds the round trip from above */
+        if (took < n->rtt || n->rtt == 0)
+            n->rtt = took;
+        double target = 4 * n->rtt;
+        n->sizer.target = target < FP__CHUNK_TARGET_S ? FP__CHUNK_TARGET_S
+                          : target > 20e-3            ? 20e-3
+                                                      : target;
+        fp__chunker_observe(&n->sizer, r->count, took);
+    } else if (done > 0 && !r->cancel_sent) {
+        fp__chunker_observe(&n->sizer, r->count, took);
+    }
+    atomic_fetch_add_explicit(&n->elements, done, memory_order_relaxed);
+    rec_free(dp, r);
+    dw_account(dw, done);
+    if (atomic_load_explicit(dw->w->stop, memory_order_relaxed))
+        dw_stop(dw);
+    dw_finish_if_done(dw); /* may free dw */
+}
+
+static void rec_check(fp__dpool_t *dp, drec_t *r)
+{
+    if (r->reported == r->count && r->bulk_got == r->bulk_expect)
+        rec_complete(dp, r);
+}
+
+/* ---- sending records ---------------------------------------------------------- */
+
+static void node_flush(dnode_t *n)
+{
+    if (n->bbuf == NULL || n->bb.count == 0)
+        return;
+    fp__wire_msg_t m;
+    memset(&m, 0, sizeof(m));
+    fp__wire_builder_finish(&n->bb, &m);
+    m.hdr.pool = 1;
+    unsigned char *buf = n->bbuf;
+    size_t len = n->bb.len;
+    n->bbuf = NULL;
+    if (fp__tp_send_framed(n->conn, &m, buf, len, NULL, headroom_sent, buf) !=
+        FP_OK)
+        free_headroom(buf); /* the conn is closing: on_closed fails them */
+}
+
+static void send_cancel(dnode_t *n, drec_t **recs, size_t count)
+{
+    if (count == 0)
+        return;
+    void *buf = malloc(count * FP__WIRE_CANCEL_ENTRY);
+    if (buf == NULL)
+        return;
+    for (size_t i = 0; i < count; i++) {
+        fp__wire_cancel_entry_t e = {recs[i]->id, 1};
+        fp__wire_cancel_put(buf, (uint32_t)i, e);
+    }
+    fp__wire_msg_t m;
+    memset(&m, 0, sizeof(m));
+    m.hdr.type = FP__WIRE_CANCEL;
+    m.hdr.pool = 1;
+    m.u.batch.count = (uint32_t)count;
+    m.u.batch.records = buf;
+    m.u.batch.records_len = count * FP__WIRE_CANCEL_ENTRY;
+    if (fp__tp_send(n->conn, &m, buf, count * FP__WIRE_CANCEL_ENTRY,
+                    free_on_send, buf) != FP_OK)
+        free(buf);
+}
+
+static void bulk_arg_sent(void *ud, fp_status_t st)
+{
+    (void)ud;
+    (void)st; /* a failed send shows as the node's loss */
+}
+
+static uint16_t name_index(fp__dpool_t *dp, const char *name)
+{
+    for (size_t i = 0; i < dp->nnames; i++)
+        if (strcmp(dp->names[i], name) == 0)
+            return (uint16_t)i;
+    if (dp->nnames == MAX_NAMES)
+        return 0xffff;
+    dp->names[dp->nnames] = strdup(name);
+    if (dp->names[dp->nnames] == NULL)
+        return 0xffff;
+    return (uint16_t)dp->nnames++;
+}
+
+static void local_ran(fp__dexec_t *x);
+
+/* Run [lo, lo+count) of dw on the client's own executors. */
+static bool dispatch_local(fp__dpool_t *dp, dnode_t *n, dwork_t *dw, size_t lo,
+                           size_t count)
+{
+    fp__work_t *w = dw->w;
+    fp__dexec_t *x = calloc(1, sizeof(*x));
+    if (x == NULL)
+        return false;
+    fp_task_fn_t fn = NULL;
+    (void)fp_task_lookup(w->name, &fn);
+    drec_t *r = rec_new(dp, n, dw, lo, count);
+    if (r == NULL) {
+        free(x);
+        return false;
+    }
+    r->x = x;
+    x->user = r;
+    x->fn = fn;
+    x->name = w->name;
+    x->kind = (uint8_t)w->kind;
+    x->nargs = w->nargs;
+    x->count = w->kind == FP__WORK_APPLY ? 1 : count;
+    x->stop = w->stop;
+    x->done = local_ran;
+    if (w->kind == FP__WORK_APPLY) {
+        for (size_t k = 0; k < w->nargs; k++) {
+            x->arg_base[k] = w->args[k].data;
+            x->arg_size[k] = w->args[k].size;
+        }
+    } else {
+        for (size_t k = 0; k < w->nargs; k++) {
+            x->arg_base[k] = (const char *)w->arrays[k].base +
+                             lo * w->arrays[k].elem_size;
+            x->arg_size[k] = w->arrays[k].elem_size;
+        }
+        x->out = w->out != NULL ? w->out + lo * w->out_size : NULL;
+        x->out_size = w->out_size;
+    }
+    if (fn == NULL) {
+        /* reported like a node's answer, from the progress thread */
+        x->ran = 0;
+        x->elapsed = 0;
+        fp__dfail_t *f = calloc(1, sizeof(*f));
+        if (f != NULL) {
+            f->index = 0;
+            f->status = FP_ERR_NOT_FOUND;
+            snprintf(f->msg, sizeof(f->msg),
+                     "no task named '%s' in this process (local executors)",
+                     w->name);
+            f->len = strlen(f->msg);
+        }
+        x->fails = f;
+        x->ran = SIZE_MAX; /* marker: not found */
+        local_ran(x);
+        return true;
+    }
+    fp__dexec_submit(dp->local, x);
+    return true;
+}
+
+/* Add [lo, lo+count) of dw to node n's batch (and send its big arguments). */
+static bool dispatch_remote(fp__dpool_t *dp, dnode_t *n, dwork_t *dw,
+                            size_t lo, size_t count)
+{
+    fp__work_t *w = dw->w;
+    char why[200];
+    fp__wire_task_rec_t t;
+    memset(&t, 0, sizeof(t));
+    t.attempt = 1;
+    t.kind = w->kind == FP__WORK_APPLY ? FP__WIRE_KIND_APPLY : FP__WIRE_KIND_MAP;
+    t.nargs = (uint8_t)w->nargs;
+    t.name_idx = dw->name_idx;
+    if (!n->bound[dw->name_idx]) {
+        t.name = dp->names[dw->name_idx];
+        t.name_len = strlen(t.name);
+    }
+    const void *bulk_src[FP_MAX_ARGS];
+    uint64_t bulk_len[FP_MAX_ARGS];
+    if (w->kind == FP__WORK_APPLY) {
+        t.count = 1;
+        size_t inl = 0;
+        for (size_t k = 0; k < w->nargs; k++) {
+            t.args[k].len = w->args[k].size;
+            bool big = w->args[k].size >= dp->thr ||
+                       inl + w->args[k].size >= dp->thr;
+            t.args[k].where = big ? FP__WIRE_WHERE_BULK : FP__WIRE_WHERE_INLINE;
+            t.args[k].data = w->args[k].data;
+            bulk_src[k] = w->args[k].data;
+            bulk_len[k] = w->args[k].size;
+            if (!big)
+                inl += w->args[k].size;
+        }
+    } else {
+        t.start = w->index_base + lo;
+        t.count = (uint32_t)count;
+        t.out_elem_size = (uint32_t)w->out_size;
+        size_t inl = 0;
+        for (size_t k = 0; k < w->nargs; k++) {
+            size_t es = w->arrays[k].elem_size;
+            t.args[k].len = (uint64_t)es * count;
+            t.args[k].elem_size = (uint32_t)es;
+            const char *src = (const char *)w->arrays[k].base + lo * es;
+            bool big = es * count >= dp->thr || inl + es * count >= dp->thr;
+            t.args[k].where = big ? FP__WIRE_WHERE_BULK : FP__WIRE_WHERE_INLINE;
+            t.args[k].data = src;
+            bulk_src[k] = src;
+            bulk_len[k] = (uint64_t)es * count;
+            if (!big)
+                inl += es * count;
+        }
+    }
+    drec_t *r = rec_new(dp, n, dw, lo, count);
+    if (r == NULL)
+        return false;
+    t.task_id = r->id;
+    for (int tries = 0; tries < 2; tries++) {
+        if (n->bbuf == NULL) {
+            size_t need = 0;
+            (void)fp__wire_task_rec_size(&t, &need);
+            size_t cap = need > BATCH_CAP ? need : BATCH_CAP;
+            n->bbuf = alloc_headroom(cap);
+            if (n->bbuf == NULL)
+                break;
+            fp__wire_builder_init(&n->bb, FP__WIRE_TASK_BATCH, n->bbuf, cap);
+        }
+        fp_status_t st = fp__wire_builder_add_task(&n->bb, &t, why, sizeof(why));
+        if (st == FP_OK) {
+            if (t.name_len > 0)
+                n->bound[dw->name_idx] = 1;
+            /* big arguments go zero-copy from the caller's buffer */
+            for (size_t k = 0; k < w->nargs; k++) {
+                if (t.args[k].where != FP__WIRE_WHERE_BULK)
+                    continue;
+                fp__wire_msg_t m = fp__wire_bulk_whole(
+                    1, FP__WIRE_BULK_ARG, r->id, 1, (uint8_t)k, bulk_len[k]);
+                if (bulk_len[k] == 0)
+                    continue;
+                (void)fp__tp_send(n->conn, &m, bulk_src[k],
+                                  (size_t)bulk_len[k], bulk_arg_sent, NULL);
+            }
+            return true;
+        }
+        if (st != FP_ERR_OVERFLOW) {
+            fp__error(dp->log, "task record: %s", why);
+            break;
+        }
+        node_flush(n);
+    }
+    n->inflight--;
+    rec_unhash(dp, r);
+    /* unlink (it was pushed at the heads) */
+    n->recs = r->nnext;
+    if (n->recs != NULL)
+        n->recs->nprev = NULL;
+    dw->recs = r->wnext;
+    if (dw->recs != NULL)
+        dw->recs->wprev = NULL;
+    free(r);
+    return false;
+}
+
+/* The next range for node n: given-back ranges first, then the FIFO's
+ * head unit, sized for n. */
+static bool take_range(fp__dpool_t *dp, dnode_t *n, dwork_t **dw_p,
+                       size_t *lo_p, size_t *count_p)
+{
+    for (dwork_t *dw = dp->qhead, *next; dw != NULL; dw = next) {
+        next = dw->qnext;
+        if (atomic_load_explicit(dw->w->stop, memory_order_relaxed)) {
+            dw_stop(dw);
+            dw_finish_if_done(dw); /* may free dw */
+            continue;
+        }
+        if (!dw_has_unclaimed(dw)) {
+            q_remove(dp, dw);
+            continue;
+        }
+        size_t want = fp__chunker_next(&n->sizer);
+        unsigned total = atomic_load(&dp->total_executors);
+        if (dw->ret != NULL) {
+            range_t *g = dw->ret;
+            size_t c = g->count < want ? g->count : want;
+            *lo_p = g->lo;
+            *count_p = c;
+            g->lo += c;
+            g->count -= c;
+            if (g->count == 0) {
+                dw->ret = g->next;
+                free(g);
+            }
+        } else {
+            size_t left = dw->w->n - dw->next;
+            /* guided: leave the rest spread over every executor */
+            size_t cap = left / (2 * (size_t)(total > 0 ? total : 1));
+            if (cap < 1)
+                cap = 1;
+            size_t c = want < cap ? want : cap;
+            if (c > left)
+                c = left;
+            /* a record's bytes stay bounded (memory on the node) */
+            size_t per = dw->in_elem + dw->w->out_size;
+            if (per > 0 && c > 1 && c * per > ((size_t)16 << 20))
+                c = ((size_t)16 << 20) / per > 0 ? ((size_t)16 << 20) / per : 1;
+            *lo_p = dw->next;
+            *count_p = c;
+            dw->next += c;
+        }
+        if (!dw_has_unclaimed(dw))
+            q_remove(dp, dw);
+        *dw_p = dw;
+        return true;
+    }
+    return false;
+}
+
+/* An idle node takes work a busy node has not started (stealing). */
+static void try_steal(fp__dpool_t *dp, dnode_t *idle)
+{
+    dnode_t *victim = NULL;
+    unsigned most = 0;
+    for (dnode_t *n = dp->nodes; n != NULL; n = n->next) {
+        if (n == idle || n->state != N_UP)
+            continue;
+        unsigned queued = n->inflight > n->executors ? n->inflight - n->executors : 0;
+        if (queued > most) {
+            most = queued;
+            victim = n;
+        }
+    }
+    if (victim == NULL)
+        return;
+    /* its newest record not yet asked for: most likely not started */
+    for (drec_t *r = victim->recs; r != NULL; r = r->nnext) {
+        if (r->cancel_sent || r->reported > 0 || r->dw->stopped)
+            continue;
+        if (r->x != NULL) {
+            if (fp__dexec_unsubmit(r->x)) {
+                dwork_t *dw = r->dw;
+                requeue(dw, r->lo, r->count);
+                free(r->x);
+                r->x = NULL;
+                r->requeued = r->count;
+                r->reported = r->count;
+                rec_free(dp, r);
+            }
+            return;
+        }
+        r->cancel_sent = true;
+        send_cancel(victim, &r, 1);
+        return;
+    }
+}
+
+static void pump(fp__dpool_t *dp)
+{
+    bool any = true;
+    while (any) {
+        any = false;
+        for (dnode_t *n = dp->nodes; n != NULL; n = n->next) {
+            if (n->state != N_UP || n->inflight >= n->credits)
+                continue;
+            dwork_t *dw;
+            size_t lo, count;
+            if (!take_range(dp, n, &dw, &lo, &count))
+                break;
+            bool ok = n->local ? dispatch_local(dp, n, dw, lo, count)
+                               : dispatch_remote(dp, n, dw, lo, count);
+            if (!ok) {
+                requeue(dw, lo, count);
+                continue;
+            }
+            any = true;
+        }
+    }
+    for (dnode_t *n = dp->nodes; n != NULL; n = n->next)
+        if (!n->local && n->state == N_UP)
+            node_flush(n);
+    if (dp->qhead == NULL) {
+        for (dnode_t *n = dp->nodes; n != NULL; n = n->next)
+            if (n->state == N_UP && n->inflight == 0)
+                try_steal(dp, n);
+    }
+}
+
+/* ---- the local executors' results ---------------------------------------- */
+
+static void local_done_closure(void *arg)
+{
+    fp__dexec_t *x = arg;
+    drec_t *r = x->user;
+    fp__dpool_t *dp = r->dw->dp;
+    dwork_t *dw = r->dw;
+    fp__work_t *w = dw->w;
+    if (x->ran == SIZE_MAX) { /* unknown task */
+        fp__dfail_t *f = x->fails;
+        w->ops->fail(w, r->lo, r->count, FP_ERR_NOT_FOUND,
+                     f != NULL ? f->msg : NULL, f != NULL ? f->len : 0);
+    } else {
+        for (fp__dfail_t *f = x->fails; f != NULL; f = f->next)
+            w->ops->fail(w, r->lo + f->index, 1, f->status, f->msg, f->len);
+        size_t ran = x->ran;
+        size_t n = w->kind == FP__WORK_APPLY ? 1 : r->count;
+        if (ran < n) {
+            if (dw->stopped ||
+                atomic_load_explicit(w->stop, memory_order_relaxed)) {
+                w->ops->fail(w, r->lo + ran, n - ran, FP_ERR_CANCELED, NULL, 0);
+            } else {
+                requeue(dw, r->lo + ran, n - ran);
+                r->requeued = n - ran;
+            }
+        }
+        if (w->kind == FP__WORK_APPLY && x->fails == NULL && ran == 1) {
+            r->apply_buf = x->apply_buf;
+            r->apply_total = x->apply_size;
+            x->apply_buf = NULL;
+            if (r->apply_buf == NULL) /* no output: an empty result */
+                w->ops->result(w, NULL, 0);
+        }
+    }
+    fp__dexec_free_fails(x);
+    free(x->apply_buf);
+    free(x);
+    r->x = NULL;
+    r->reported = r->count;
+    rec_complete(dp, r);
+    pump(dp);
+}
+
+static void local_ran(fp__dexec_t *x)
+{
+    drec_t *r = x->user;
+    if (fp__tp_post(r->dw->dp->tp, local_done_closure, x) != FP_OK)
+        local_done_closure(x); /* only at teardown */
+}
+
+/* ---- results from nodes --------------------------------------------------- */
+
+static void node_lost(dnode_t *n, fp_status_t st, const char *reason);
+
+static void bad_node(dnode_t *n, const char *fmt, ...) FP_PRINTF(2, 3);
+static void bad_node(dnode_t *n, const char *fmt, ...)
+{
+    char why[FP_ERROR_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(why, sizeof(why), fmt, ap);
+    va_end(ap);
+    fp__error(n->dp->log, "node %s: %s; closing its connection", n->address,
+              why);
+    fp__tp_close(n->conn, FP_ERR_PROTOCOL, why);
+}
+
+static void on_results(dnode_t *n, const fp__wire_msg_t *m)
+{
+    fp__dpool_t *dp = n->dp;
+    char why[200];
+    fp__wire_iter_t it;
+    fp__wire_iter_init(&it, m);
+    fp__wire_result_rec_t rr;
+    fp_status_t st;
+    while ((st = fp__wire_iter_result(&it, &rr, why, sizeof(why))) == FP_OK) {
+        drec_t *r = rec_find(dp, rr.task_id);
+        if (r == NULL || r->node != n || rr.attempt != 1) {
+            bad_node(n, "a result for task %" PRIu64 " it does not hold",
+                     rr.task_id);
+            return;
+        }
+        dwork_t *dw = r->dw;
+        fp__work_t *w = dw->w;
+        size_t first = w->kind == FP__WORK_APPLY ? 0 : w->index_base + r->lo;
+        if (rr.start < first || rr.start + rr.count > first + r->count ||
+            r->reported + rr.count > r->count) {
+            bad_node(n, "a result for elements %" PRIu64 "..%" PRIu64
+                        " outside task %" PRIu64 "'s range",
+                     rr.start, rr.start + rr.count, rr.task_id);
+            return;
+        }
+        size_t lo = r->lo + (size_t)(rr.start - first); /* in the unit */
+        if (rr.status == FP_OK) {
+            uint64_t want = w->kind == FP__WORK_APPLY
+                                ? rr.len
+                                : (uint64_t)rr.count * w->out_size;
+            if (rr.len != want) {
+                bad_node(n, "a result of %" PRIu64 " bytes for %" PRIu64
+                            " expected",
+                         rr.len, want);
+                return;
+            }
+            if (rr.where == FP__WIRE_WHERE_INLINE) {
+                if (w->kind == FP__WORK_APPLY) {
+                    void *copy = malloc(rr.len > 0 ? (size_t)rr.len : 1);
+                    if (copy != NULL)
+                        memcpy(copy, rr.data, (size_t)rr.len);
+                    r->apply_buf = copy;
+                    r->apply_total = rr.len;
+                } else if (rr.len > 0) {
+                    memcpy(w->out + lo * w->out_size, rr.data, (size_t)rr.len);
+                }
+                fp__tp_note_copy(dp->tp, (size_t)rr.len);
+                if (rr.len >= dp->thr)
+                    atomic_fetch_add(&dp->large_copied, rr.len);
+            } else if (rr.where == FP__WIRE_WHERE_BULK) {
+                r->bulk_expect += rr.len;
+            } else if (w->kind == FP__WORK_APPLY) {
+                w->ops->result(w, NULL, 0);
+            }
+        } else if (rr.status == FP_ERR_CANCELED && !dw->stopped &&
+                   !atomic_load_explicit(w->stop, memory_order_relaxed)) {
+            /* given back (a steal): someone else runs them */
+            requeue(dw, lo, rr.count);
+            r->requeued += rr.count;
+        } else {
+            w->ops->fail(w, lo, rr.count, rr.status, rr.message,
+                         rr.message_len);
+        }
+        r->reported += rr.count;
+        rec_check(dp, r);
+    }
+    if (st != FP_END)
+        bad_node(n, "%s", why);
+}
+
+typedef struct cbulk {
+    dnode_t *n;
+    uint64_t id;
+} cbulk_t;
+
+/* Where a BULK RESULT goes: the caller's slots, or an apply's buffer. */
+static void *result_dest(dnode_t *n, const fp__wire_msg_t *m, drec_t **r_p)
+{
+    const fp__wire_bulk_t *b = &m->u.bulk;
+    if (b->kind != FP__WIRE_BULK_RESULT) {
+        bad_node(n, "a BULK of kind %u a client does not take", b->kind);
+        return NULL;
+    }
+    drec_t *r = rec_find(n->dp, b->task_id);
+    if (r == NULL || r->node != n) {
+        bad_node(n, "BULK bytes for task %" PRIu64 " it does not hold",
+                 b->task_id);
+        return NULL;
+    }
+    fp__work_t *w = r->dw->w;
+    if (w->kind == FP__WORK_APPLY) {
+        if (r->apply_buf == NULL) {
+            r->apply_buf = malloc((size_t)b->total);
+            r->apply_total = b->total;
+            if (r->apply_buf == NULL) {
+                bad_node(n, "no memory for a %" PRIu64 "-byte result", b->total);
+                return NULL;
+            }
+        }
+        if (b->total != r->apply_total || b->offset + b->len > b->total) {
+            bad_node(n, "a BULK result that does not fit its apply");
+            return NULL;
+        }
+        *r_p = r;
+        return (char *)r->apply_buf + b->offset;
+    }
+    uint64_t room = (uint64_t)r->count * w->out_size;
+    if (b->total != room || b->offset + b->len > room) {
+        bad_node(n, "a BULK result of %" PRIu64 " bytes at %" PRIu64
+                    " for a record of %" PRIu64,
+                 (uint64_t)b->len, b->offset, room);
+        return NULL;
+    }
+    *r_p = r;
+    return w->out + r->lo * w->out_size + b->offset;
+}
+
+static void bulk_done(fp__tp_conn_t *conn, void *ud, fp_status_t st,
+                      const fp__wire_msg_t *m, void *buf, size_t len)
+{
+    (void)conn;
+    (void)buf;
+    (void)m;
+    cbulk_t *cb = ud;
+    dnode_t *n = cb->n;
+    drec_t *r = rec_find(n->dp, cb->id);
+    free(cb);
+    if (st != FP_OK || r == NULL)
+        return; /* the connection's loss fails the record */
+    r->bulk_got += len;
+    rec_check(n->dp, r);
+    pump(n->dp);
+}
+
+/* A batch whose payload came by rendezvous. */
+typedef struct cbatch {
+    dnode_t *n;
+    void *buf;
+} cbatch_t;
+
+static void batch_done(fp__tp_conn_t *conn, void *ud, fp_status_t st,
+                       const fp__wire_msg_t *m, void *buf, size_t len)
+{
+    (void)conn;
+    (void)buf;
+    cbatch_t *cb = ud;
+    if (st == FP_OK && cb->n->state >= N_UP && cb->n->state != N_LOST) {
+        fp__wire_msg_t local = *m;
+        local.u.batch.records = cb->buf;
+        local.u.batch.records_len = len;
+        on_results(cb->n, &local);
+        pump(cb->n->dp);
+    }
+    free(cb->buf);
+    free(cb);
+}
+
+/* ---- transport handlers ----------------------------------------------------- */
+
+static void send_pool_open(dnode_t *n)
+{
+    fp__dpool_t *dp = n->dp;
+    fp__wire_msg_t m;
+    memset(&m, 0, sizeof(m));
+    m.hdr.type = FP__WIRE_POOL_OPEN;
+    m.hdr.pool = 1;
+    m.u.pool_open.executors = n->want;
+    m.u.pool_open.index_base = n->index_base;
+    m.u.pool_open.worker_class = dp->wc;
+    m.u.pool_open.worker_class_len = strlen(dp->wc);
+    m.u.pool_open.init_len = dp->init_len;
+    bool bulk = dp->init_len >= dp->thr;
+    if (bulk)
+        m.hdr.flags = FP__WIRE_F_BULK;
+    else
+        m.u.pool_open.init_data = dp->init;
+    size_t hl, pl;
+    char why[200];
+    if (fp__wire_size(&m, &hl, &pl, why, sizeof(why)) != FP_OK) {
+        fp__tp_close(n->conn, FP_ERR_INVALID, why);
+        return;
+    }
+    unsigned char *buf = malloc(hl + pl);
+    size_t len;
+    if (buf == NULL ||
+        fp__wire_encode(buf, hl + pl, &m, &len, why, sizeof(why)) != FP_OK) {
+        free(buf);
+        fp__tp_close(n->conn, FP_ERR_INVALID, "cannot encode POOL_OPEN");
+        return;
+    }
+    /* the payload (name, init data) must live until the send is done */
+    void *payload = malloc(pl > 0 ? pl : 1);
+    if (payload == NULL) {
+        free(buf);
+        return;
+    }
+    memcpy(payload, buf + hl, pl);
+    free(buf);
+    if (fp__tp_send(n->conn, &m, payload, pl, free_on_send,
+                    payload) != FP_OK)
+        free(payload);
+    if (bulk) {
+        fp__wire_msg_t b = fp__wire_bulk_whole(1, FP__WIRE_BULK_INIT, 0, 0, 0,
+                                               dp->init_len);
+        (void)fp__tp_send(n->conn, &b, dp->init, dp->init_len, NULL, NULL);
+    }
+}
+
+static void h_ready(void *arg, fp__tp_conn_t *conn)
+{
+    (void)arg;
+    dnode_t *n = fp__tp_conn_user(conn);
+    if (n == NULL)
+        return;
+    fp__dpool_t *dp = n->dp;
+    if (fp__tp_conn_peer_role(conn) != FP__WIRE_ROLE_NODE) {
+        fp__tp_close(conn, FP_ERR_PROTOCOL, "the peer is not a node");
+        return;
+    }
+    fp__node_id_parse(fp__tp_conn_peer_id(conn), n->host, sizeof(n->host),
+                      &n->cores, &n->gpus);
+    snprintf(n->transports, sizeof(n->transports), "%s",
+             fp__tp_conn_transports(conn));
+    unsigned has = fp__tp_conn_peer_executors(conn);
+    pthread_mutex_lock(&dp->lock);
+    unsigned want = has;
+    if (dp->executors_budget > 0) {
+        unsigned used = dp->next_index;
+        unsigned left = dp->executors_budget > used ? dp->executors_budget - used : 0;
+        want = left < has ? left : has;
+    }
+    if (want == 0) {
+        pthread_mutex_unlock(&dp->lock);
+        n->status = FP_OK;
+        snprintf(n->reason, sizeof(n->reason),
+                 "not needed: the pool's %u executors are already placed",
+                 dp->executors_budget);
+        fp__tp_goodbye(conn);
+        fp__tp_close(conn, FP_OK, n->reason);
+        return;
+    }
+    n->want = want;
+    n->index_base = dp->next_index;
+    dp->next_index += want;
+    n->state = N_OPENING;
+    pthread_mutex_unlock(&dp->lock);
+    send_pool_open(n);
+}
+
+static void on_ack(dnode_t *n, const fp__wire_msg_t *m)
+{
+    fp__dpool_t *dp = n->dp;
+    const fp__wire_text_msg_t *t = &m->u.text;
+    char text[FP__WIRE_TEXT_MAX + 1];
+    size_t l = t->message_len < FP__WIRE_TEXT_MAX ? t->message_len : FP__WIRE_TEXT_MAX;
+    memcpy(text, t->message != NULL ? t->message : "", l);
+    text[l] = '\0';
+    pthread_mutex_lock(&dp->lock);
+    switch (t->ref_type) {
+    case FP__WIRE_POOL_OPEN:
+        if (n->state != N_OPENING)
+            break;
+        if (t->status == FP_OK) {
+            n->state = N_UP;
+            n->executors = n->want;
+            n->credits = n->executors * CREDITS_PER_EXECUTOR;
+            atomic_fetch_add(&dp->total_executors, n->executors);
+            fp__info(dp->log, "node %s (%s) up: %u executors, %s", n->address,
+                     n->host, n->executors, n->transports);
+        } else {
+            n->state = N_LOST;
+            n->status = t->status;
+            snprintf(n->reason, sizeof(n->reason), "%s", text);
+        }
+        pthread_cond_broadcast(&dp->cond);
+        break;
+    case FP__WIRE_UPDATE:
+        if (t->ref != dp->update_seq || n->update_acked == t->ref)
+            break;
+        n->update_acked = t->ref;
+        if (t->status != FP_OK && dp->update_err.status == FP_OK) {
+            dp->update_err.status = t->status;
+            dp->update_err.index = n->index_base;
+            snprintf(dp->update_err.message, sizeof(dp->update_err.message),
+                     "%s", text);
+        }
+        if (dp->update_pending > 0)
+            dp->update_pending--;
+        pthread_cond_broadcast(&dp->cond);
+        break;
+    case FP__WIRE_POOL_CLOSE:
+        n->close_acked = true;
+        pthread_cond_broadcast(&dp->cond);
+        break;
+    }
+    pthread_mutex_unlock(&dp->lock);
+    if (t->ref_type == FP__WIRE_POOL_OPEN && n->state == N_UP)
+        pump(dp);
+    else if (t->ref_type == FP__WIRE_POOL_OPEN && n->state == N_LOST)
+        fp__tp_close(n->conn, t->status, text);
+}
+
+static void h_message(void *arg, fp__tp_conn_t *conn, const fp__wire_msg_t *m)
+{
+    (void)arg;
+    dnode_t *n = fp__tp_conn_user(conn);
+    if (n == NULL)
+        return;
+    if (m->hdr.pool != 1) {
+        bad_node(n, "a message for pool %u; this connection has pool 1",
+                 m->hdr.pool);
+        return;
+    }
+    switch (m->hdr.type) {
+    case FP__WIRE_ACK:
+        on_ack(n, m);
+        break;
+    case FP__WIRE_RESULT_BATCH:
+        if (n->state != N_UP) {
+            bad_node(n, "results before its pool was open");
+            return;
+        }
+        on_results(n, m);
+        pump(n->dp);
+        break;
+    case FP__WIRE_BULK: {
+        drec_t *r = NULL;
+        void *dst = result_dest(n, m, &r);
+        if (dst == NULL)
+            return;
+        memcpy(dst, m->u.bulk.data, m->u.bulk.len);
+        fp__tp_note_copy(n->dp->tp, m->u.bulk.len);
+        if (m->u.bulk.len >= n->dp->thr)
+            atomic_fetch_add(&n->dp->large_copied, m->u.bulk.len);
+        r->bulk_got += m->u.bulk.len;
+        rec_check(n->dp, r);
+        pump(n->dp);
+        break;
+    }
+    default:
+        bad_node(n, "a %s message a client does not take",
+                 fp__wire_type_name(m->hdr.type));
+    }
+}
+
+static void h_bulk(void *arg, fp__tp_conn_t *conn, const fp__wire_msg_t *m,
+                   size_t len, fp__tp_bulk_dest_t *dest)
+{
+    (void)arg;
+    dnode_t *n = fp__tp_conn_user(conn);
+    if (n == NULL || n->state != N_UP)
+        return;
+    if (m->hdr.type == FP__WIRE_RESULT_BATCH) {
+        cbatch_t *cb = malloc(sizeof(*cb));
+        void *buf = malloc(len > 0 ? len : 1);
+        if (cb == NULL || buf == NULL) {
+            free(cb);
+            free(buf);
+            return;
+        }
+        cb->n = n;
+        cb->buf = buf;
+        dest->buf = buf;
+        dest->done = batch_done;
+        dest->user_data = cb;
+        return;
+    }
+    if (m->hdr.type != FP__WIRE_BULK) {
+        bad_node(n, "a %s by rendezvous", fp__wire_type_name(m->hdr.type));
+        return;
+    }
+    drec_t *r = NULL;
+    void *dst = result_dest(n, m, &r);
+    if (dst == NULL)
+        return;
+    cbulk_t *cb = malloc(sizeof(*cb));
+    if (cb == NULL)
+        return;
+    cb->n = n;
+    cb->id = r->id;
+    dest->buf = dst;
+    dest->done = bulk_done;
+    dest->user_data = cb;
+}
+
+/* The node's records fail with FP_ERR_PEER (the failure issue reruns
+ * them); its state is LOST. */
+static void node_lost(dnode_t *n, fp_status_t st, const char *reason)
+{
+    fp__dpool_t *dp = n->dp;
+    bool was_up = n->state == N_UP;
+    pthread_mutex_lock(&dp->lock);
+    if (n->state == N_UP)
+        atomic_fetch_sub(&dp->total_executors, n->executors);
+    if (n->state != N_LOST) {
+        n->status = n->state == N_CLOSING ? FP_OK : st;
+        if (n->reason[0] == '\0')
+            snprintf(n->reason, sizeof(n->reason), "%s",
+                     reason != NULL ? reason : fp_status_string(st));
+    }
+    n->state = N_LOST;
+    n->conn = NULL;
+    pthread_cond_broadcast(&dp->cond);
+    pthread_mutex_unlock(&dp->lock);
+    if (was_up && st == FP_ERR_CLOSED)
+        fp__info(dp->log, "node %s left: %s", n->address, n->reason);
+    else if (was_up)
+        fp__error(dp->log, "node %s lost: %s", n->address, n->reason);
+    char msg[FP_ERROR_MAX];
+    snprintf(msg, sizeof(msg), "node %.90s was lost: %.140s", n->address, n->reason);
+    while (n->recs != NULL) {
+        drec_t *r = n->recs;
+        dwork_t *dw = r->dw;
+        size_t final = r->count - r->requeued;
+        dw->w->ops->fail(dw->w, r->lo, r->count, FP_ERR_PEER, msg, strlen(msg));
+        rec_free(dp, r);
+        dw_account(dw, final);
+        dw_finish_if_done(dw);
+    }
+    free_headroom(n->bbuf);
+    n->bbuf = NULL;
+    pump(dp);
+}
+
+static void h_closed(void *arg, fp__tp_conn_t *conn, fp_status_t st,
+                     const char *reason)
+{
+    (void)arg;
+    dnode_t *n = fp__tp_conn_user(conn);
+    if (n == NULL)
+        return;
+    fp__tp_conn_set_user(conn, NULL);
+    node_lost(n, st, reason);
+}
+
+/* ---- the remote ops (core/remote.h) -------------------------------------- */
+
+static fp__dpool_t *dpool_of(const fp_pool_t *pool)
+{
+    return fp__pool_remote(pool);
+}
+
+static void submit_closure(void *arg)
+{
+    fp__work_t *w = arg;
+    dwork_t *dw = w->priv;
+    fp__dpool_t *dp = dw->dp;
+    dw->name_idx = name_index(dp, w->name);
+    if (dw->name_idx == 0xffff) {
+        w->ops->fail(w, 0, w->n, FP_ERR_NOMEM,
+                     "too many task names in one pool", 31);
+        dw->left = 0;
+        dw_finish_if_done(dw);
+        return;
+    }
+    if (atomic_load(&dp->total_executors) == 0) {
+        char msg[FP_ERROR_MAX];
+        snprintf(msg, sizeof(msg),
+                 "the pool has no executors left (every node was lost)");
+        w->ops->fail(w, 0, w->n, FP_ERR_PEER, msg, strlen(msg));
+        dw->next = w->n;
+        dw->left = 0;
+        dw_finish_if_done(dw);
+        return;
+    }
+    dw->lnext = dp->live;
+    if (dp->live != NULL)
+        dp->live->lprev = dw;
+    dp->live = dw;
+    for (size_t k = 0; k < w->nargs; k++)
+        dw->in_elem += w->kind == FP__WORK_MAP ? w->arrays[k].elem_size : 0;
+    q_push(dp, dw);
+    pump(dp);
+}
+
+static fp_status_t r_submit(fp_pool_t *pool, fp__work_t *w)
+{
+    fp__dpool_t *dp = dpool_of(pool);
+    dwork_t *dw = calloc(1, sizeof(*dw));
+    if (dw == NULL)
+        return FP_ERR_NOMEM;
+    dw->w = w;
+    dw->dp = dp;
+    dw->left = w->n;
+    w->priv = dw;
+    fp_status_t st = fp__tp_post(dp->tp, submit_closure, w);
+    if (st != FP_OK)
+        free(dw);
+    return st;
+}
+
+/* A unit's stop flag was set (cancel, an iterator closed): every live
+ * unit with its flag set skips what has not started.  Only `dp` travels:
+ * the unit itself may have finished (and been freed) before this runs. */
+static void cancel_closure(void *arg)
+{
+    fp__dpool_t *dp = arg;
+    for (dwork_t *dw = dp->live, *next; dw != NULL; dw = next) {
+        next = dw->lnext;
+        if (atomic_load_explicit(dw->w->stop, memory_order_relaxed)) {
+            dw_stop(dw);
+            dw_finish_if_done(dw);
+        }
+    }
+}
+
+static void r_cancel(fp_pool_t *pool, fp__work_t *w)
+{
+    (void)w;
+    fp__dpool_t *dp = dpool_of(pool);
+    (void)fp__tp_post(dp->tp, cancel_closure, dp);
+}
+
+typedef struct upd_arg {
+    fp__dpool_t *dp;
+    fp_cbuf_t data;
+    uint64_t seq;
+} upd_arg_t;
+
+static void update_closure(void *arg)
+{
+    upd_arg_t *a = arg;
+    fp__dpool_t *dp = a->dp;
+    for (dnode_t *n = dp->nodes; n != NULL; n = n->next) {
+        if (n->local || n->state != N_UP)
+            continue;
+        fp__wire_msg_t m;
+        memset(&m, 0, sizeof(m));
+        m.hdr.type = FP__WIRE_UPDATE;
+        m.hdr.pool = 1;
+        m.u.update.update_seq = a->seq;
+        m.u.update.total = a->data.size;
+        bool bulk = a->data.size >= dp->thr;
+        if (bulk) {
+            m.hdr.flags = FP__WIRE_F_BULK;
+            (void)fp__tp_send(n->conn, &m, NULL, 0, NULL, NULL);
+            fp__wire_msg_t b = fp__wire_bulk_whole(1, FP__WIRE_BULK_UPDATE,
+                                                   a->seq, 0, 0, a->data.size);
+            (void)fp__tp_send(n->conn, &b, a->data.data, a->data.size, NULL,
+                              NULL);
+        } else {
+            m.u.update.data = a->data.data;
+            (void)fp__tp_send(n->conn, &m, a->data.data, a->data.size, NULL,
+                              NULL);
+        }
+    }
+    free(a);
+}
+
+static fp_status_t r_update(fp_pool_t *pool, fp_cbuf_t update, fp_error_t *err)
+{
+    fp__dpool_t *dp = dpool_of(pool);
+    if (fp__tls_task != NULL && dp->local != NULL &&
+        fp__tls_task->pool == dp->local)
+        return FP_ERR_STATE;
+    fp_status_t lst = FP_OK;
+    fp_error_t lerr;
+    memset(&lerr, 0, sizeof(lerr));
+    if (dp->local != NULL)
+        lst = fp_pool_update(dp->local, update, &lerr);
+    pthread_mutex_lock(&dp->lock);
+    dp->update_seq++;
+    memset(&dp->update_err, 0, sizeof(dp->update_err));
+    unsigned pending = 0;
+    for (dnode_t *n = dp->nodes; n != NULL; n = n->next)
+        if (!n->local && n->state == N_UP)
+            pending++;
+    dp->update_pending = pending;
+    upd_arg_t *a = malloc(sizeof(*a));
+    if (a == NULL) {
+        pthread_mutex_unlock(&dp->lock);
+        return FP_ERR_NOMEM;
+    }
+    a->dp = dp;
+    a->data = update;
+    a->seq = dp->update_seq;
+    if (pending > 0 && fp__tp_post(dp->tp, update_closure, a) != FP_OK) {
+        free(a);
+        pending = dp->update_pending = 0;
+    } else if (pending == 0) {
+        free(a);
+    }
+    /* a node lost meanwhile stops counting (node_lost broadcasts) */
+    while (dp->update_pending > 0) {
+        unsigned up = 0;
+        for (dnode_t *n = dp->nodes; n != NULL; n = n->next)
+            if (!n->local && n->state == N_UP && n->update_acked != dp->update_seq)
+                up++;
+        if (up == 0)
+            break;
+        pthread_cond_wait(&dp->cond, &dp->lock);
+    }
+    fp_error_t rerr = dp->update_err;
+    pthread_mutex_unlock(&dp->lock);
+    if (lst != FP_OK) {
+        if (err != NULL)
+            *err = lerr;
+        return lst;
+    }
+    if (rerr.status != FP_OK) {
+        if (err != NULL)
+            *err = rerr;
+        return rerr.status;
+    }
+    return FP_OK;
+}
+
+static unsigned r_size(const fp_pool_t *pool)
+{
+    fp__dpool_t *dp = dpool_of(pool);
+    return atomic_load(&dp->total_executors);
+}
+
+static fp_pool_t *r_local_pool(fp_pool_t *pool)
+{
+    return dpool_of(pool)->local;
+}
+
+static void close_closure(void *arg)
+{
+    fp__dpool_t *dp = arg;
+    for (dnode_t *n = dp->nodes; n != NULL; n = n->next) {
+        if (n->local || n->conn == NULL)
+            continue;
+        if (n->state == N_UP) {
+            n->state = N_CLOSING;
+            fp__wire_msg_t m;
+            memset(&m, 0, sizeof(m));
+            m.hdr.type = FP__WIRE_POOL_CLOSE;
+            m.hdr.pool = 1;
+            if (fp__tp_send(n->conn, &m, NULL, 0, NULL, NULL) != FP_OK)
+                fp__tp_close(n->conn, FP_OK, "closing");
+        } else {
+            fp__tp_close(n->conn, FP_OK, "the pool is closing");
+        }
+    }
+}
+
+/* GOODBYE to every node (it closes its side, which closes ours); `force`:
+ * close what is still open. */
+static void bye_closure(void *arg)
+{
+    fp__dpool_t *dp = arg;
+    for (dnode_t *n = dp->nodes; n != NULL; n = n->next) {
+        if (n->local || n->conn == NULL)
+            continue;
+        fp__tp_goodbye(n->conn);
+    }
+    pthread_mutex_lock(&dp->lock);
+    pthread_cond_broadcast(&dp->cond);
+    pthread_mutex_unlock(&dp->lock);
+}
+
+static void force_close_closure(void *arg)
+{
+    fp__dpool_t *dp = arg;
+    for (dnode_t *n = dp->nodes; n != NULL; n = n->next) {
+        if (n->local || n->conn == NULL)
+            continue;
+        fp__tp_close(n->conn, FP_OK, "the pool is closed");
+    }
+    pthread_mutex_lock(&dp->lock);
+    pthread_cond_broadcast(&dp->cond);
+    pthread_mutex_unlock(&dp->lock);
+}
+
+static bool all_conns_gone(fp__dpool_t *dp)
+{
+    for (dnode_t *n = dp->nodes; n != NULL; n = n->next)
+        if (!n->local && n->state != N_LOST)
+            return false;
+    return true;
+}
+
+static void timed_wait(fp__dpool_t *dp, double deadline)
+{
+    struct timespec ts;
+    if (!fp__timespec(deadline, &ts))
+        pthread_cond_wait(&dp->cond, &dp->lock);
+    else
+        pthread_cond_timedwait(&dp->cond, &dp->lock, &ts);
+}
+
+static void dpool_free(fp__dpool_t *dp)
+{
+    for (dnode_t *n = dp->nodes, *next; n != NULL; n = next) {
+        next = n->next;
+        free(n->bound);
+        free_headroom(n->bbuf);
+        free(n);
+    }
+    for (size_t i = 0; i < dp->nnames; i++)
+        free(dp->names[i]);
+    free(dp->init);
+    pthread_mutex_destroy(&dp->lock);
+    pthread_cond_destroy(&dp->cond);
+    free(dp);
+}
+
+static void noop_closure(void *arg)
+{
+    fp__dpool_t *dp = arg;
+    pthread_mutex_lock(&dp->lock);
+    dp->pump_posted = true; /* reused as "the progress thread got here" */
+    pthread_cond_broadcast(&dp->cond);
+    pthread_mutex_unlock(&dp->lock);
+}
+
+/* Close every node (POOL_CLOSE, wait for its ACK: its fini hooks ran),
+ * then say goodbye. */
+static void dpool_close(fp__dpool_t *dp)
+{
+    double deadline = fp__now() + 10.0;
+    (void)fp__tp_post(dp->tp, close_closure, dp);
+    pthread_mutex_lock(&dp->lock);
+    for (;;) {
+        bool waiting = false;
+        for (dnode_t *n = dp->nodes; n != NULL; n = n->next)
+            if (!n->local && n->state == N_CLOSING && !n->close_acked)
+                waiting = true;
+        if (!waiting || fp__now() >= deadline)
+            break;
+        timed_wait(dp, deadline);
+    }
+    pthread_mutex_unlock(&dp->lock);
+    (void)fp__tp_post(dp->tp, bye_closure, dp);
+    pthread_mutex_lock(&dp->lock);
+    deadline = fp__now() + 2.0;
+    while (!all_conns_gone(dp) && fp__now() < deadline)
+        timed_wait(dp, deadline);
+    pthread_mutex_unlock(&dp->lock);
+    (void)fp__tp_post(dp->tp, force_close_closure, dp);
+    pthread_mutex_lock(&dp->lock);
+    deadline = fp__now() + 2.0;
+    while (!all_conns_gone(dp) && fp__now() < deadline)
+        timed_wait(dp, deadline);
+    /* closures already posted for this pool must run before it is freed */
+    dp->pump_posted = false;
+    pthread_mutex_unlock(&dp->lock);
+    if (fp__tp_post(dp->tp, noop_closure, dp) == FP_OK) {
+        pthread_mutex_lock(&dp->lock);
+        while (!dp->pump_posted)
+            pthread_cond_wait(&dp->cond, &dp->lock);
+        pthread_mutex_unlock(&dp->lock);
+    }
+}
+
+static void r_destroy(fp_pool_t *pool)
+{
+    fp__dpool_t *dp = dpool_of(pool);
+    dpool_close(dp);
+    if (dp->local != NULL)
+        fp_pool_destroy(dp->local);
+    client_tp_put();
+    dpool_free(dp);
+    fp__pool_set_remote(pool, NULL, NULL);
+}
+
+static const fp__remote_ops_t remote_ops = {
+    .submit = r_submit,
+    .cancel = r_cancel,
+    .update = r_update,
+    .size = r_size,
+    .local_pool = r_local_pool,
+    .destroy = r_destroy,
+};
+
+/* ---- creating, adding nodes ------------------------------------------------ */
+
+static void connect_closure(void *arg)
+{
+    dnode_t *n = arg;
+    fp__tp_conn_t *conn = NULL;
+    fp_status_t st = fp__tp_connect(n->dp->tp, n->ip, n->port, &conn);
+    if (st != FP_OK) {
+        pthread_mutex_lock(&n->dp->lock);
+        n->state = N_LOST;
+        n->status = st;
+        snprintf(n->reason, sizeof(n->reason), "cannot connect: %s",
+                 fp_status_string(st));
+        pthread_cond_broadcast(&n->dp->cond);
+        pthread_mutex_unlock(&n->dp->lock);
+        return;
+    }
+    n->conn = conn;
+    fp__tp_conn_set_user(conn, n);
+}
+
+static void abort_closure(void *arg)
+{
+    dnode_t *n = arg;
+    if (n->conn != NULL)
+        fp__tp_close(n->conn, FP_ERR_TIMEOUT, n->reason);
+}
+
+static dnode_t *node_new(fp__dpool_t *dp, const char *address, fp_error_t *err)
+{
+    char host[128], why[200];
+    uint16_t port;
+    fp_status_t st = fp__parse_hostport(address, host, sizeof(host), &port,
+                                        true, why, sizeof(why));
+    dnode_t *n = NULL;
+    if (st == FP_OK && port == 0) {
+        snprintf(why, sizeof(why), "'%s': port 0 is not a node's port", address);
+        st = FP_ERR_INVALID;
+    }
+    if (st == FP_OK) {
+        n = calloc(1, sizeof(*n));
+        if (n == NULL)
+            return NULL;
+        n->bound = calloc(MAX_NAMES, 1);
+        st = n->bound == NULL ? FP_ERR_NOMEM
+                              : resolve(host, n->ip, sizeof(n->ip), why,
+                                        sizeof(why));
+    }
+    if (st != FP_OK) {
+        if (err != NULL) {
+            err->status = st;
+            err->index = 0;
+            snprintf(err->message, sizeof(err->message), "node %.90s: %.150s",
+                     address, why);
+        }
+        fp__error(dp->log, "node %.90s: %.150s", address, why);
+        if (n != NULL)
+            free(n->bound);
+        free(n);
+        return NULL;
+    }
+    n->dp = dp;
+    n->port = port;
+    snprintf(n->address, sizeof(n->address), "%s", address);
+    n->state = N_CONNECTING;
+    /* records aim at max(100 us, the round trip): start at one element */
+    fp__chunker_init(&n->sizer, 2e-3, 1, 1, RECORD_MAX_ELEMS);
+    return n;
+}
+
+static void link_node(fp__dpool_t *dp, dnode_t *n)
+{
+    if (dp->nodes_tail != NULL)
+        dp->nodes_tail->next = n;
+    else
+        dp->nodes = n;
+    dp->nodes_tail = n;
+    dp->nnodes++;
+}
+
+/* Connect the given nodes (already linked) and wait until each is up or
+ * failed; FP_OK only if all are up. */
+static fp_status_t connect_and_wait(fp__dpool_t *dp, dnode_t **list, size_t k,
+                                    fp_error_t *err)
+{
+    for (size_t i = 0; i < k; i++)
+        if (fp__tp_post(dp->tp, connect_closure, list[i]) != FP_OK)
+            return FP_ERR_NOMEM;
+    double deadline = fp__now() + dp->connect_timeout;
+    pthread_mutex_lock(&dp->lock);
+    for (;;) {
+        bool pending = false;
+        for (size_t i = 0; i < k; i++)
+            if (list[i]->state == N_CONNECTING || list[i]->state == N_OPENING)
+                pending = true;
+        if (!pending || fp__now() >= deadline)
+            break;
+        timed_wait(dp, deadline);
+    }
+    fp_status_t st = FP_OK;
+    for (size_t i = 0; i < k; i++) {
+        dnode_t *n = list[i];
+        if (n->state == N_UP)
+            continue;
+        if (n->state == N_CONNECTING || n->state == N_OPENING) {
+            snprintf(n->reason, sizeof(n->reason),
+                     "no answer within %.3g s (%s)", dp->connect_timeout,
+                     n->state == N_CONNECTING
+                         ? "is a node listening there?"
+                         : "it connected but did not open the pool");
+            n->status = FP_ERR_TIMEOUT;
+            pthread_mutex_unlock(&dp->lock);
+            (void)fp__tp_post(dp->tp, abort_closure, n);
+            pthread_mutex_lock(&dp->lock);
+        } else if (n->status == FP_OK && n->reason[0] != '\0' &&
+                   strncmp(n->reason, "not needed", 10) == 0) {
+            continue; /* the budget was placed elsewhere */
+        }
+        if (st == FP_OK) {
+            st = n->status != FP_OK ? n->status : FP_ERR_PEER;
+            if (err != NULL) {
+                err->status = st;
+                err->index = 0;
+                snprintf(err->message, sizeof(err->message), "node %.90s: %.150s",
+                         n->address, n->reason[0] ? n->reason : "connection closed");
+            }
+            fp__error(dp->log, "node %.90s: %.150s", n->address,
+                      n->reason[0] ? n->reason : "connection closed");
+        }
+    }
+    pthread_mutex_unlock(&dp->lock);
+    return st;
+}
+
+fp_status_t fp__dpool_create(fp_pool_t *shell, const fp__dpool_params_t *p,
+                             fp_error_t *err)
+{
+    fp__dpool_t *dp = calloc(1, sizeof(*dp));
+    if (dp == NULL)
+        return FP_ERR_NOMEM;
+    dp->shell = shell;
+    dp->log = fp__pool_logger(shell);
+    pthread_mutex_init(&dp->lock, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&dp->cond, &ca);
+    pthread_condattr_destroy(&ca);
+    dp->executors_budget = p->executors;
+    dp->connect_timeout = p->connect_timeout > 0 ? p->connect_timeout : 10.0;
+    if (p->worker_class != NULL)
+        snprintf(dp->wc, sizeof(dp->wc), "%s", p->worker_class);
+    if (p->init_data.size > 0) {
+        dp->init = malloc(p->init_data.size);
+        if (dp->init == NULL) {
+            dpool_free(dp);
+            return FP_ERR_NOMEM;
+        }
+        memcpy(dp->init, p->init_data.data, p->init_data.size);
+        dp->init_len = p->init_data.size;
+    }
+    fp_status_t st = client_tp_get(dp->log, &dp->tp, err);
+    if (st != FP_OK) {
+        dpool_free(dp);
+        return st;
+    }
+    dp->thr = fp__tp_rndv_threshold(dp->tp);
+    fp__pool_set_remote(shell, &remote_ops, dp);
+
+    if (p->local) {
+        fp_pool_params_t lp;
+        memset(&lp, 0, sizeof(lp));
+        lp.executors = p->local_executors;
+        lp.pin = p->pin;
+        lp.worker_class = p->worker_class;
+        lp.init_data = p->init_data;
+        st = fp__pool_create_local(fp__pool_context(shell), &lp, false,
+                                   &dp->local, err);
+        if (st != FP_OK)
+            goto fail;
+        dnode_t *n = calloc(1, sizeof(*n));
+        if (n == NULL) {
+            st = FP_ERR_NOMEM;
+            goto fail;
+        }
+        n->dp = dp;
+        n->local = true;
+        n->state = N_UP;
+        snprintf(n->address, sizeof(n->address), "local");
+        gethostname(n->host, sizeof(n->host) - 1);
+        snprintf(n->transports, sizeof(n->transports), "in-process");
+        n->executors = fp_pool_size(dp->local);
+        n->cores = n->executors;
+        n->credits = n->executors * CREDITS_PER_EXECUTOR;
+        n->index_base = 0;
+        dp->next_index = n->executors;
+        if (dp->executors_budget > 0)
+            dp->executors_budget += n->executors; /* the budget is the nodes' */
+        fp__pool_set_index_base(dp->local, 0);
+        fp__chunker_init(&n->sizer, FP__CHUNK_TARGET_S * 10, 1, 1,
+                         RECORD_MAX_ELEMS);
+        link_node(dp, n);
+        atomic_fetch_add(&dp->total_executors, n->executors);
+    }
+    dnode_t **list = calloc(p->nnodes > 0 ? p->nnodes : 1, sizeof(*list));
+    if (list == NULL) {
+        st = FP_ERR_NOMEM;
+        goto fail;
+    }
+    for (size_t i = 0; i < p->nnodes; i++) {
+        list[i] = node_new(dp, p->nodes[i], err);
+        if (list[i] == NULL) {
+            for (size_t j = 0; j < i; j++) {
+                free(list[j]->bound);
+                free(list[j]);
+            }
+            free(list);
+            st = err != NULL && err->status != FP_OK ? err->status : FP_ERR_INVALID;
+            goto fail;
+        }
+    }
+    for (size_t i = 0; i < p->nnodes; i++)
+        link_node(dp, list[i]);
+    st = connect_and_wait(dp, list, p->nnodes, err);
+    free(list);
+    if (st != FP_OK)
+        goto fail;
+    if (atomic_load(&dp->total_executors) == 0) {
+        st = FP_ERR_INVALID;
+        if (err != NULL) {
+            err->status = st;
+            snprintf(err->message, sizeof(err->message),
+                     "the pool has no executors (no nodes, no local ones)");
+        }
+        goto fail;
+    }
+    return FP_OK;
+
+fail:
+    dpool_close(dp);
+    if (dp->local != NULL)
+        fp_pool_destroy(dp->local);
+    client_tp_put();
+    dpool_free(dp);
+    fp__pool_set_remote(shell, NULL, NULL);
+    return st;
+}
+
+fp_status_t fp__dpool_add_node(fp_pool_t *pool, const char *address,
+                               fp_error_t *err)
+{
+    fp__dpool_t *dp = dpool_of(pool);
+    dnode_t *n = node_new(dp, address, err);
+    if (n == NULL)
+        return err != NULL && err->status != FP_OK ? err->status : FP_ERR_INVALID;
+    /* an added node gives all its executors */
+    pthread_mutex_lock(&dp->lock);
+    unsigned budget = dp->executors_budget;
+    dp->executors_budget = 0;
+    pthread_mutex_unlock(&dp->lock);
+    /* linking happens on the progress thread's view too: link first, the
+     * pump ignores nodes that are not up */
+    pthread_mutex_lock(&dp->lock);
+    link_node(dp, n);
+    pthread_mutex_unlock(&dp->lock);
+    fp_status_t st = connect_and_wait(dp, &n, 1, err);
+    pthread_mutex_lock(&dp->lock);
+    dp->executors_budget = budget;
+    pthread_mutex_unlock(&dp->lock);
+    return st;
+}
+
+fp_status_t fp__dpool_nodes(fp_pool_t *pool, fp_node_info_t *info, size_t cap,
+                            size_t *count_p)
+{
+    fp__dpool_t *dp = dpool_of(pool);
+    size_t k = 0;
+    pthread_mutex_lock(&dp->lock);
+    for (dnode_t *n = dp->nodes; n != NULL; n = n->next, k++) {
+        if (k >= cap || info == NULL)
+            continue;
+        fp_node_info_t *o = &info[k];
+        memset(o, 0, sizeof(*o));
+        snprintf(o->address, sizeof(o->address), "%s", n->address);
+        snprintf(o->host, sizeof(o->host), "%s", n->host);
+        o->executors = n->state == N_UP || n->local ? n->executors : n->want;
+        o->cores = n->cores;
+        o->gpus = n->gpus;
+        o->state = n->state == N_UP ? FP_NODE_UP
+                   : n->state == N_LOST || n->state == N_CLOSING ? FP_NODE_LOST
+                                                                 : FP_NODE_CONNECTING;
+        snprintf(o->transports, sizeof(o->transports), "%s", n->transports);
+        o->elements = atomic_load_explicit(&n->elements, memory_order_relaxed);
+        snprintf(o->reason, sizeof(o->reason), "%s", n->reason);
+    }
+    pthread_mutex_unlock(&dp->lock);
+    if (count_p != NULL)
+        *count_p = k;
+    return FP_OK;
+}
+
+fp_status_t fp__dpool_stats(fp_pool_t *pool, fp_pool_stats_t *stats)
+{
+    fp__dpool_t *dp = dpool_of(pool);
+    fp__tp_stats_t s;
+    fp__tp_get_stats(dp->tp, &s);
+    memset(stats, 0, sizeof(*stats));
+    stats->msgs_sent = s.msgs_sent;
+    stats->msgs_received = s.msgs_received;
+    stats->bytes_sent = s.bytes_sent;
+    stats->bytes_received = s.bytes_received;
+    stats->rndv_sent = s.rndv_sent;
+    stats->rndv_received = s.rndv_received;
+    stats->bytes_copied = s.bytes_copied;
+    stats->large_bytes_copied = atomic_load(&dp->large_copied);
+    stats->rndv_threshold = dp->thr;
+    return FP_OK;
+}

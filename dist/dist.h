@@ -1,0 +1,132 @@
+/*
+ * The distributed layer (internal): a pool whose executors are on nodes.
+ *
+ *   exec.c    running one task record on a core pool's executors (shared by
+ *             the node and by a client's own executors)
+ *   client.c  the client side: nodes, dispatch, results (pool->remote)
+ *   node.c    the node role: serving pools for clients
+ *   pool.c    the public entry points: fp_pool_create, nodes, stats, serve
+ *
+ * Design note (client dispatch).
+ *
+ * Every call of a distributed pool reaches the client as a unit of work
+ * (core/remote.h): a map's elements 0..n-1, an imap chunk's, or one apply.
+ * Units wait in one FIFO per pool.  All dispatch state lives on the
+ * transport's progress thread (one per process, shared by the process's
+ * pools): user threads only post closures to it.  Each node (and the
+ * client's own executors, when it has some: a node reached by a function
+ * call instead of the network) holds at most `credits` task records in
+ * flight, two per executor, so a node that finishes sooner is refilled
+ * sooner and a node half as fast takes half the records.  A record is a
+ * contiguous element range of one unit, sized per node by the adaptive
+ * chunk sizer (common/chunker.h, the rule local chunks follow) against a
+ * target of max(100 us, the node's measured round trip), and capped so
+ * that the rest of the unit still spreads over every executor (guided
+ * self-scheduling).  When a unit's elements are all handed out and a node
+ * goes idle while another still holds records it has not started, the
+ * idle node steals: the client asks the busy node to give back its newest
+ * unstarted record (CANCEL), and hands the range returned to the idle one.
+ *
+ * Bytes: a record's arguments travel inline in the batch when they are
+ * small; at or above the rendezvous threshold they go as BULK messages
+ * sent straight from the caller's array (zero-copy, rendezvous).  Results
+ * come back inline and are copied into the caller's slots, or, at or
+ * above the threshold, as BULK messages UCX writes straight into the
+ * caller's slots (or an apply's result buffer).
+ *
+ * Records carry (task id, attempt): the id names a record in the pool's
+ * in-flight table; a result for an id not there, or one that does not fit
+ * its record (range, size), closes that node's connection with the reason
+ * logged and delivers nothing.  A node lost while it holds records fails
+ * their elements with FP_ERR_PEER (the failure issue reruns them).
+ */
+#ifndef FP_DIST_DIST_H
+#define FP_DIST_DIST_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/core.h"
+#include "transport/tp.h"
+
+/* ---- running a record on a core pool (exec.c) --------------------------- */
+
+typedef struct fp__dfail {
+    struct fp__dfail *next;
+    size_t index; /* in the record */
+    fp_status_t status;
+    size_t len;
+    char msg[FP_ERROR_MAX];
+} fp__dfail_t;
+
+typedef struct fp__dexec fp__dexec_t;
+struct fp__dexec {
+    fp__root_t root; /* first: the root is cast back */
+    fp_pool_t *pool;
+    fp_task_fn_t fn;
+    const char *name; /* for messages */
+    uint8_t kind; /* FP__WORK_MAP / FP__WORK_APPLY */
+    size_t nargs;
+    const char *arg_base[FP_MAX_ARGS]; /* MAP: element 0's bytes */
+    size_t arg_size[FP_MAX_ARGS];      /* MAP: per element; APPLY: whole */
+    char *out;                         /* MAP: slot 0 */
+    size_t out_size, count;
+    const atomic_int *stop;  /* non-zero: skip what has not started */
+    atomic_int cancel;       /* the same, for this record alone */
+    /* results: elements [0, ran) ran (the rest were skipped), failures in
+     * index order; an apply's result buffer (malloc'd) */
+    size_t ran;
+    fp__dfail_t *fails;
+    void *apply_buf;
+    size_t apply_size;
+    double elapsed;
+    atomic_int started;
+    void (*done)(fp__dexec_t *x); /* on the executor, after the last element */
+    void *user;
+};
+
+/* Queue the record on `pool` (a local pool).  done() runs once. */
+void fp__dexec_submit(fp_pool_t *pool, fp__dexec_t *x);
+/* Take it back if no executor has started it: true if removed (done()
+ * will not run). */
+bool fp__dexec_unsubmit(fp__dexec_t *x);
+void fp__dexec_free_fails(fp__dexec_t *x);
+
+/* ---- the client (client.c) ---------------------------------------------- */
+
+typedef struct fp__dpool fp__dpool_t;
+
+typedef struct fp__dpool_params {
+    const char *const *nodes;
+    size_t nnodes;
+    unsigned executors; /* in all over the given nodes; 0: all */
+    bool local;
+    unsigned local_executors;
+    fp_pin_t pin;
+    const char *worker_class;
+    fp_cbuf_t init_data;
+    double connect_timeout;
+} fp__dpool_params_t;
+
+/* Make `shell` (a local pool without executors) a distributed pool. */
+fp_status_t fp__dpool_create(fp_pool_t *shell, const fp__dpool_params_t *p,
+                             fp_error_t *err);
+fp_status_t fp__dpool_add_node(fp_pool_t *pool, const char *address,
+                               fp_error_t *err);
+fp_status_t fp__dpool_nodes(fp_pool_t *pool, fp_node_info_t *info, size_t cap,
+                            size_t *count_p);
+fp_status_t fp__dpool_stats(fp_pool_t *pool, fp_pool_stats_t *stats);
+
+/* "host:port" -> parts; FP_ERR_INVALID with a reason otherwise. */
+fp_status_t fp__parse_hostport(const char *s, char *host, size_t host_cap,
+                               uint16_t *port, bool port_required,
+                               char *reason, size_t reason_size);
+
+/* The id a node announces in HELLO: "node:<host>:<pid> cores=C gpus=G
+ * caps=..." and its parser (fields missing stay 0 / ""). */
+void fp__node_id_parse(const char *id, char *host, size_t host_cap,
+                       unsigned *cores, unsigned *gpus);
+
+#endif

@@ -1,0 +1,197 @@
+/*
+ * The public pool entry points that know about nodes: fp_pool_create
+ * (a local pool, or a distributed one when nodes are given or FP_NODES
+ * names some), fp_pool_add_node, fp_pool_nodes, fp_pool_stats.  A program
+ * started with FP_NODE_LISTEN becomes a node at its first fp_pool_create.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dist.h"
+
+static void set_err(fp_error_t *err, fp_status_t st, const char *msg)
+{
+    if (err == NULL)
+        return;
+    err->status = st;
+    err->index = 0;
+    snprintf(err->message, sizeof(err->message), "%s", msg);
+}
+
+/* FP_NODES: "host:port,host:port" (spaces allowed around commas). */
+static fp_status_t env_nodes(char **copy_p, const char ***list_p, size_t *n_p)
+{
+    *copy_p = NULL;
+    *list_p = NULL;
+    *n_p = 0;
+    const char *env = getenv("FP_NODES");
+    if (env == NULL || env[strspn(env, " \t")] == '\0')
+        return FP_OK;
+    char *copy = strdup(env);
+    if (copy == NULL)
+        return FP_ERR_NOMEM;
+    size_t cap = 1;
+    for (const char *p = copy; *p; p++)
+        cap += *p == ',';
+    const char **list = calloc(cap, sizeof(*list));
+    if (list == NULL) {
+        free(copy);
+        return FP_ERR_NOMEM;
+    }
+    size_t n = 0;
+    for (char *tok = strtok(copy, ","); tok != NULL; tok = strtok(NULL, ",")) {
+        tok += strspn(tok, " \t");
+        size_t l = strlen(tok);
+        while (l > 0 && (tok[l - 1] == ' ' || tok[l - 1] == '\t'))
+            tok[--l] = '\0';
+        if (l > 0)
+            list[n++] = tok;
+    }
+    *copy_p = copy;
+    *list_p = list;
+    *n_p = n;
+    return FP_OK;
+}
+
+static _Atomic int g_node_mode_entered;
+
+fp_status_t fp_pool_create(fp_context_t *ctx, const fp_pool_params_t *params,
+                           fp_pool_t **pool_p, fp_error_t *err)
+{
+    static const fp_pool_params_t defaults = {0};
+    if (ctx == NULL || pool_p == NULL)
+        return FP_ERR_INVALID;
+    if (params == NULL)
+        params = &defaults;
+
+    /* SPMD: the same binary, started as a node, serves instead */
+    const char *listen = getenv("FP_NODE_LISTEN");
+    if (listen != NULL && listen[0] != '\0' &&
+        atomic_exchange(&g_node_mode_entered, 1) == 0) {
+        fp_node_params_t np;
+        memset(&np, 0, sizeof(np));
+        np.listen = listen;
+        exit(fp_node_serve(ctx, &np));
+    }
+
+    if (params->local < FP_LOCAL_DEFAULT || params->local > FP_LOCAL_NO)
+        return FP_ERR_INVALID;
+    if (params->nnodes > 0 && params->nodes == NULL)
+        return FP_ERR_INVALID;
+    const char *const *nodes = params->nodes;
+    size_t nnodes = params->nodes != NULL ? params->nnodes : 0;
+    char *env_copy = NULL;
+    const char **env_list = NULL;
+    if (nnodes == 0) {
+        size_t n = 0;
+        fp_status_t st = env_nodes(&env_copy, &env_list, &n);
+        if (st != FP_OK)
+            return st;
+        nodes = env_list;
+        nnodes = n;
+    }
+    for (size_t i = 0; i < nnodes; i++) {
+        if (nodes[i] == NULL) {
+            free(env_list);
+            free(env_copy);
+            return FP_ERR_INVALID;
+        }
+    }
+
+    bool distributed = nnodes > 0 || params->local == FP_LOCAL_YES;
+    if (!distributed) {
+        free(env_list);
+        free(env_copy);
+        if (params->local == FP_LOCAL_NO) {
+            set_err(err, FP_ERR_INVALID,
+                    "local = FP_LOCAL_NO and no nodes: the pool would have no "
+                    "executors");
+            return FP_ERR_INVALID;
+        }
+        return fp__pool_create_local(ctx, params, false, pool_p, err);
+    }
+
+    if (params->init_data.data == NULL && params->init_data.size != 0) {
+        free(env_list);
+        free(env_copy);
+        return FP_ERR_INVALID;
+    }
+    fp_pool_params_t shell_params;
+    memset(&shell_params, 0, sizeof(shell_params));
+    fp_pool_t *pool = NULL;
+    fp_status_t st = fp__pool_create_local(ctx, &shell_params, true, &pool, err);
+    if (st != FP_OK) {
+        free(env_list);
+        free(env_copy);
+        return st;
+    }
+    fp__dpool_params_t dp;
+    memset(&dp, 0, sizeof(dp));
+    dp.nodes = nodes;
+    dp.nnodes = nnodes;
+    dp.executors = params->executors;
+    dp.local = params->local == FP_LOCAL_YES;
+    dp.local_executors = params->local_executors;
+    dp.pin = params->pin;
+    dp.worker_class = params->worker_class;
+    dp.init_data = params->init_data;
+    dp.connect_timeout = params->connect_timeout;
+    if (err != NULL)
+        memset(err, 0, sizeof(*err));
+    st = fp__dpool_create(pool, &dp, err);
+    free(env_list);
+    free(env_copy);
+    if (st != FP_OK) {
+        fp_pool_destroy(pool);
+        return st;
+    }
+    *pool_p = pool;
+    return FP_OK;
+}
+
+fp_status_t fp_pool_add_node(fp_pool_t *pool, const char *address,
+                             fp_error_t *err)
+{
+    if (pool == NULL || address == NULL)
+        return FP_ERR_INVALID;
+    if (fp__pool_remote(pool) == NULL) {
+        set_err(err, FP_ERR_STATE,
+                "a local pool takes no nodes: create it with nodes, FP_NODES "
+                "or local = FP_LOCAL_YES");
+        return FP_ERR_STATE;
+    }
+    if (err != NULL)
+        memset(err, 0, sizeof(*err));
+    return fp__dpool_add_node(pool, address, err);
+}
+
+fp_status_t fp_pool_nodes(fp_pool_t *pool, fp_node_info_t *info, size_t cap,
+                          size_t *count_p)
+{
+    if (pool == NULL || count_p == NULL || (info == NULL && cap > 0))
+        return FP_ERR_INVALID;
+    if (fp__pool_remote(pool) != NULL)
+        return fp__dpool_nodes(pool, info, cap, count_p);
+    /* a local pool: its executors, as one "local" entry */
+    if (cap > 0) {
+        memset(&info[0], 0, sizeof(info[0]));
+        snprintf(info[0].address, sizeof(info[0].address), "local");
+        info[0].executors = fp_pool_size(pool);
+        info[0].state = FP_NODE_UP;
+        snprintf(info[0].transports, sizeof(info[0].transports), "in-process");
+    }
+    *count_p = 1;
+    return FP_OK;
+}
+
+fp_status_t fp_pool_stats(fp_pool_t *pool, fp_pool_stats_t *stats)
+{
+    if (pool == NULL || stats == NULL)
+        return FP_ERR_INVALID;
+    if (fp__pool_remote(pool) == NULL) {
+        memset(stats, 0, sizeof(*stats));
+        return FP_OK;
+    }
+    return fp__dpool_stats(pool, stats);
+}

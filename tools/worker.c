@@ -1,0 +1,96 @@
+/*
+ * fastpool-worker: a node.  Serves pools for clients: runs their tasks on
+ * this machine's cores, found by name in this program and in the modules
+ * it loads.
+ *
+ *   fastpool-worker --listen ADDR:PORT [--executors N] [--secret-file F]
+ *                   [--module PATH.so ...] [--pin core|none]
+ *
+ * The first line of output is "LISTENING ADDR:PORT" (the port bound when 0
+ * was asked).  SIGTERM or SIGINT stops it cleanly.  The secret comes from
+ * --secret-file, else FP_SECRET_FILE or FP_SECRET; clients must hold the
+ * same one.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <fastpool/fastpool.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int usage(const char *argv0, int code)
+{
+    fprintf(code == 0 ? stdout : stderr,
+            "usage: %s --listen ADDR:PORT [--executors N] [--secret-file F]\n"
+            "       [--module PATH.so ...] [--pin core|none]\n"
+            "Serves fastpool pools on this machine; prints LISTENING "
+            "ADDR:PORT first.\n",
+            argv0);
+    return code;
+}
+
+int main(int argc, char **argv)
+{
+    fp_node_params_t p = {0};
+    const char **modules = calloc((size_t)argc, sizeof(*modules));
+    if (modules == NULL)
+        return 1;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0)
+            return usage(argv[0], 0);
+        if (v == NULL) {
+            fprintf(stderr, "%s: %s needs a value\n", argv[0], a);
+            return usage(argv[0], 2);
+        }
+        if (strcmp(a, "--listen") == 0) {
+            p.listen = v;
+        } else if (strcmp(a, "--executors") == 0) {
+            char *end;
+            errno = 0;
+            unsigned long n = strtoul(v, &end, 10);
+            if (*v == '\0' || *end != '\0' || errno != 0 || n == 0 ||
+                n > 4096) {
+                fprintf(stderr, "%s: --executors '%s': want 1..4096\n",
+                        argv[0], v);
+                return 2;
+            }
+            p.executors = (unsigned)n;
+        } else if (strcmp(a, "--secret-file") == 0) {
+            p.secret_file = v;
+        } else if (strcmp(a, "--module") == 0) {
+            modules[p.nmodules++] = v;
+        } else if (strcmp(a, "--pin") == 0) {
+            if (strcmp(v, "core") == 0)
+                p.pin = FP_PIN_CORE;
+            else if (strcmp(v, "none") == 0)
+                p.pin = FP_PIN_NONE;
+            else {
+                fprintf(stderr, "%s: --pin '%s': want core or none\n",
+                        argv[0], v);
+                return 2;
+            }
+        } else {
+            fprintf(stderr, "%s: unknown option '%s'\n", argv[0], a);
+            return usage(argv[0], 2);
+        }
+        i++;
+    }
+    if (p.listen == NULL && getenv("FP_NODE_LISTEN") == NULL) {
+        fprintf(stderr, "%s: --listen ADDR:PORT is required\n", argv[0]);
+        return usage(argv[0], 2);
+    }
+    p.modules = modules;
+    fp_context_t *ctx;
+    fp_status_t st = fp_context_create(NULL, &ctx);
+    if (st != FP_OK) {
+        fprintf(stderr, "%s: %s\n", argv[0], fp_status_string(st));
+        return 1;
+    }
+    int rc = fp_node_serve(ctx, &p);
+    fp_context_destroy(ctx);
+    free(modules);
+    return rc;
+}
