@@ -31,6 +31,32 @@
 
 #include "fastpool/fastpool.h"
 
+/* ---- a pool secret for tests that start nodes ---------------------------- */
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* Unless FP_SECRET_FILE / FP_SECRET is set: a fresh random one in a 0600
+ * file, exported, so that this process and the nodes it starts share it. */
+static inline void fp_test_secret_env(void)
+{
+    if (getenv("FP_SECRET_FILE") != NULL || getenv("FP_SECRET") != NULL)
+        return;
+    static char path[64];
+    snprintf(path, sizeof(path), "/tmp/fp-test-secret-%d", (int)getpid());
+    FILE *r = fopen("/dev/urandom", "rb"), *w = fopen(path, "wb");
+    unsigned char b[32];
+    if (r == NULL || w == NULL || fread(b, 1, sizeof(b), r) != sizeof(b) ||
+        fwrite(b, 1, sizeof(b), w) != sizeof(b)) {
+        fprintf(stderr, "cannot make a test secret\n");
+        exit(1);
+    }
+    fclose(r);
+    fclose(w);
+    chmod(path, 0600);
+    setenv("FP_SECRET_FILE", path, 1);
+}
+
 /* ---- tests that need the tasks in this process ------------------------ */
 
 /* The foundation's API tests also run with their pools on nodes

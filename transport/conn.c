@@ -114,8 +114,8 @@ static fp_status_t send_hello(fp__tp_conn_t *c)
     fp__wire_msg_t m;
     memset(&m, 0, sizeof(m));
     m.hdr.type = FP__WIRE_HELLO;
-    m.u.hello.version_min = FP__WIRE_VERSION_MIN;
-    m.u.hello.version_max = FP__WIRE_VERSION_MAX;
+    m.u.hello.version_min = c->tp->version_min;
+    m.u.hello.version_max = c->tp->version_max;
     m.u.hello.role = c->tp->role;
     m.u.hello.executors = c->tp->executors;
     m.u.hello.instance = c->tp->instance;
@@ -199,14 +199,14 @@ static void on_hello(fp__tp_conn_t *c, const fp__wire_msg_t *m)
         fail(c, FP_ERR_PROTOCOL, m->hdr.seq, m->hdr.type, "second HELLO");
         return;
     }
-    if (fp__wire_negotiate(FP__WIRE_VERSION_MIN, FP__WIRE_VERSION_MAX,
+    if (fp__wire_negotiate(c->tp->version_min, c->tp->version_max,
                            h->version_min, h->version_max,
                            &version) != FP_OK) {
         snprintf(reason, sizeof(reason),
                  "protocol version mismatch: peer speaks %u..%u, we speak "
                  "%u..%u",
-                 h->version_min, h->version_max, FP__WIRE_VERSION_MIN,
-                 FP__WIRE_VERSION_MAX);
+                 h->version_min, h->version_max, c->tp->version_min,
+                 c->tp->version_max);
         fail(c, FP_ERR_UNSUPPORTED, m->hdr.seq, m->hdr.type, reason);
         return;
     }

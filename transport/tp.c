@@ -146,6 +146,8 @@ fp_status_t fp__tp_create(const fp__tp_params_t *params, fp__tp_t **tp_p)
     }
     tp->role = params->role ? params->role : FP__WIRE_ROLE_CLIENT;
     tp->executors = params->executors;
+    tp->version_min = params->version_min ? params->version_min : FP__WIRE_VERSION_MIN;
+    tp->version_max = params->version_max ? params->version_max : FP__WIRE_VERSION_MAX;
     if (tp->role > FP__WIRE_ROLE_SERVER ||
         (tp->role == FP__WIRE_ROLE_NODE && tp->executors == 0)) {
         fp__tp_log(tp, FP_LOG_ERROR,

@@ -88,6 +88,10 @@ typedef struct fp__tp_params {
     const char *id;           /* our id in HELLO; NULL: "<role>:<host>:<pid>" */
     uint8_t role;             /* FP__WIRE_ROLE_*; 0: client */
     uint32_t executors;       /* announced in HELLO */
+    uint8_t version_min, version_max; /* protocol versions spoken; 0: the
+                                 wire's (FP__WIRE_VERSION_MIN/MAX); tests
+                                 set others to act as a peer of another
+                                 release */
     fp__tp_handlers_t handlers;
     fp_log_fn_t log_fn;       /* NULL: stderr */
     void *log_user_data;

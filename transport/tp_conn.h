@@ -124,6 +124,7 @@ struct fp__tp {
     fp__auth_secret_t *own_secret; /* loaded by us, freed by us */
     char id[FP__AUTH_ID_MAX + 1];
     uint8_t role;
+    uint8_t version_min, version_max; /* protocol versions we speak */
     uint32_t executors;
     uint64_t instance;
 

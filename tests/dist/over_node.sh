@@ -12,7 +12,7 @@
 #   netns      two nodes in two network namespaces joined to the client's by
 #              a veth pair each (TCP); skipped (77) without `ip netns`
 #
-# FP_TEST_NODE_EXECUTORS (default 8) executors per node, so that a test
+# FP_TEST_NODE_EXECUTORS (default 16) executors per node, so that a test
 # asking for N executors gets them from the nodes.
 set -euo pipefail
 setup=$1; shift
@@ -31,7 +31,7 @@ if [[ -z ${FP_SECRET_FILE:-} && -z ${FP_SECRET:-} ]]; then
     head -c 32 /dev/urandom > "$tmp/secret"; chmod 600 "$tmp/secret"
     export FP_SECRET_FILE=$tmp/secret
 fi
-execs=${FP_TEST_NODE_EXECUTORS:-8}
+execs=${FP_TEST_NODE_EXECUTORS:-16}
 
 # start_node PREFIX_CMD ADDR -> echoes the address it listens on
 start_node() {

@@ -1428,8 +1428,28 @@ static void test_reject_pool_open(void **state)
     f[4] = 64;
     expect_reject(&w, "worker class name length 64 exceeds 63");
     FRESH();
-    f[5] = 1;
-    expect_reject(&w, "POOL_OPEN: reserved field is not zero");
+    f[5] = 1; /* the node's index base (24 bits), any value: 0x020001 */
+    f[7] = 2;
+    {
+        fp__wire_msg_t d;
+        uint8_t *hc, *pc;
+        fp_status_t st = decode_sized(H(&w), w.hlen, P(&w), w.plen, &d, &hc, &pc);
+        assert_int_equal(st, FP_OK);
+        assert_int_equal(d.u.pool_open.index_base, 0x020001);
+        free(hc);
+        free(pc);
+    }
+    m.u.pool_open.index_base = FP__WIRE_MAX_INDEX_BASE + 1;
+    {
+        uint8_t buf[256];
+        size_t len;
+        char why[200];
+        assert_int_equal(fp__wire_encode(buf, sizeof(buf), &m, &len, why,
+                                         sizeof(why)),
+                         FP_ERR_INVALID);
+        assert_non_null(strstr(why, "index base"));
+    }
+    m.u.pool_open.index_base = 0;
     FRESH();
     put64(f + 8, 4);
     expect_reject(&w, "payload length 11 must be 12");
