@@ -260,6 +260,8 @@ static void test_map_async_ok(void **state)
 /* "Ignored by the blocking calls": fp_map / fp_starmap never call them. */
 static void test_blocking_calls_ignore_callbacks(void **state)
 {
+    FP_TEST_LOCAL_ONLY(
+        "as.sq fails on g_fail, a global the test sets in this process");
     (void)state;
     uint64_t in[10], out[10];
     for (size_t i = 0; i < 10; i++)
@@ -279,6 +281,8 @@ static void test_blocking_calls_ignore_callbacks(void **state)
 
 static void test_map_async_error(void **state)
 {
+    FP_TEST_LOCAL_ONLY(
+        "as.sq fails on g_fail, a global the test sets in this process");
     (void)state;
     const size_t n = 10000;
     uint64_t *in = make_input(n), *out = make_output(n);
@@ -325,6 +329,10 @@ static void test_map_async_empty(void **state)
 
 static void test_submission_failure(void **state)
 {
+    FP_TEST_LOCAL_ONLY(
+        "asserts that an unknown task name fails synchronously at submission "
+        "(future left unset); over nodes the node checks the name and the "
+        "call's future fails");
     (void)state;
     uint64_t in[4] = {1, 2, 3, 4}, out[4];
     cbrec_t rec;
@@ -363,6 +371,8 @@ static void test_submission_failure(void **state)
 
 static void test_wait_timeout(void **state)
 {
+    FP_TEST_LOCAL_ONLY(
+        "as.gate blocks on g_gate, a gate the test opens in this process");
     (void)state;
     uint64_t in[1] = {9}, out[1] = {SENTINEL};
     atomic_store(&g_gate, 0);
@@ -404,6 +414,8 @@ static void *waiter(void *p)
 
 static void test_wait_many_threads(void **state)
 {
+    FP_TEST_LOCAL_ONLY(
+        "as.gate blocks on g_gate, a gate the test opens in this process");
     (void)state;
     uint64_t in[3] = {1, 2, 3}, out[3];
     atomic_store(&g_gate, 0);
@@ -430,6 +442,9 @@ static void test_wait_many_threads(void **state)
 
 static void test_cancel(void **state)
 {
+    FP_TEST_LOCAL_ONLY(
+        "as.gate blocks on g_gate, a gate the test opens, and as.count counts"
+        " calls in g_count, globals of this process");
     (void)state;
     uint64_t bin[EXECUTORS], bout[EXECUTORS];
     for (size_t i = 0; i < EXECUTORS; i++)
@@ -477,6 +492,9 @@ static void test_cancel(void **state)
  * still completes as canceled. */
 static void test_cancel_running(void **state)
 {
+    FP_TEST_LOCAL_ONLY(
+        "as.gate blocks on g_gate, a gate the test opens, and counts starts "
+        "in g_started, globals of this process");
     (void)state;
     uint64_t in[EXECUTORS], out[EXECUTORS];
     for (size_t i = 0; i < EXECUTORS; i++) {
@@ -522,6 +540,9 @@ static void test_cancel_after_completion(void **state)
 /* Fire and forget: the callback still runs once. */
 static void test_release_before_completion(void **state)
 {
+    FP_TEST_LOCAL_ONLY(
+        "as.gate blocks on g_gate, a gate the test opens, and as.sq fails on "
+        "g_fail, a global the test sets in this process");
     (void)state;
     static uint64_t in[8], out[8];
     for (size_t i = 0; i < 8; i++) {
@@ -569,6 +590,8 @@ static void test_release_before_completion(void **state)
 
 static void test_apply_async_result(void **state)
 {
+    FP_TEST_LOCAL_ONLY(
+        "as.gate blocks on g_gate, a gate the test opens in this process");
     (void)state;
     uint64_t x = 7;
     fp_cbuf_t arg = {&x, 8};
@@ -711,6 +734,9 @@ static void test_apply_args(void **state)
  * reused at once (the bytes stay borrowed). */
 static void test_apply_async_descriptors_copied(void **state)
 {
+    FP_TEST_LOCAL_ONLY(
+        "blocks the executors with as.gate on g_gate, a gate the test opens, "
+        "and waits on g_started, globals of this process");
     (void)state;
     uint64_t bin[EXECUTORS], bout[EXECUTORS];
     for (size_t i = 0; i < EXECUTORS; i++)

@@ -267,18 +267,25 @@ static void run_element_error(imap_fn fn)
 
 static void test_element_error_ordered(void **state)
 {
+    FP_TEST_LOCAL_ONLY(
+        "im.sq fails on g_fail, a global the test sets in this process");
     (void)state;
     run_element_error(fp_imap);
 }
 
 static void test_element_error_unordered(void **state)
 {
+    FP_TEST_LOCAL_ONLY(
+        "im.sq fails on g_fail, a global the test sets in this process");
     (void)state;
     run_element_error(fp_imap_unordered);
 }
 
 static void test_out_size_zero(void **state)
 {
+    FP_TEST_LOCAL_ONLY(
+        "im.sq counts its calls in g_started, a global of this process, and "
+        "the test checks that count");
     (void)state;
     const size_t n = 300;
     uint64_t *in = make_input(n);
@@ -336,12 +343,18 @@ static void run_bounded(imap_fn fn)
 
 static void test_bounded_ordered(void **state)
 {
+    FP_TEST_LOCAL_ONLY(
+        "how far the pool runs ahead is read from g_started, which im.sq "
+        "increments in this process");
     (void)state;
     run_bounded(fp_imap);
 }
 
 static void test_bounded_unordered(void **state)
 {
+    FP_TEST_LOCAL_ONLY(
+        "how far the pool runs ahead is read from g_started, which im.sq "
+        "increments in this process");
     (void)state;
     run_bounded(fp_imap_unordered);
 }
@@ -350,6 +363,10 @@ static void test_bounded_unordered(void **state)
  * bounds how many run. */
 static void test_bounded_head_of_line(void **state)
 {
+    FP_TEST_LOCAL_ONLY(
+        "im.gate_one blocks on g_gate for the element g_gate_value, a gate "
+        "and a value the test sets in this process, and counts starts in "
+        "g_started");
     (void)state;
     const size_t n = fp_test_scaled(200000, 50000);
     uint64_t *in = make_input(n);
@@ -378,6 +395,8 @@ static void test_bounded_head_of_line(void **state)
 
 static void test_next_timeout(void **state)
 {
+    FP_TEST_LOCAL_ONLY(
+        "im.gate blocks on g_gate, a gate the test opens in this process");
     (void)state;
     uint64_t in[4] = {3, 4, 5, 6};
     atomic_store(&g_gate, 0);
@@ -425,6 +444,9 @@ static void check_quiescent(void)
 
 static void test_destroy_early(void **state)
 {
+    FP_TEST_LOCAL_ONLY(
+        "that no task runs after fp_iter_destroy is read from g_started, "
+        "which im.sq increments in this process");
     (void)state;
     const size_t n = 100000;
     uint64_t *in = make_input(n);
@@ -479,6 +501,9 @@ static void *open_gate_later(void *p)
 /* Destroy while chunks are running: it waits for them. */
 static void test_destroy_waits_in_flight(void **state)
 {
+    FP_TEST_LOCAL_ONLY(
+        "im.gate blocks on g_gate, a gate the test opens in this process, and"
+        " the test waits on g_started");
     (void)state;
     const size_t n = 1000;
     uint64_t *in = make_input(n);
@@ -570,6 +595,9 @@ static void test_huge_chunksize(void **state)
 
 static void test_invalid(void **state)
 {
+    FP_TEST_LOCAL_ONLY(
+        "asserts that an unknown task name fails synchronously at submission "
+        "(iterator left unset); over nodes the node checks the name");
     (void)state;
     uint64_t in[4] = {0, 1, 2, 3};
     fp_iter_t *const sentinel = (fp_iter_t *)(uintptr_t)0x20;
@@ -744,6 +772,9 @@ static long run_ahead(imap_fn fn, size_t n, size_t out_size,
  * window always admits one element, even one larger than the bound. */
 static void test_window_bytes(void **state)
 {
+    FP_TEST_LOCAL_ONLY(
+        "how far the pool runs ahead is read from g_started and "
+        "g_max_running, which im.big updates in this process");
     (void)state;
     const size_t kib64 = (size_t)64 << 10;
     for (int kind = 0; kind < 2; kind++) {

@@ -139,12 +139,18 @@ static void many_executors(unsigned full, unsigned sanitized)
 
 static void test_1000_executors(void **state)
 {
+    FP_TEST_LOCAL_ONLY(
+        "asks for 1000 executors, more than the nodes offer "
+        "(FP_TEST_NODE_EXECUTORS, 8 by default)");
     (void)state;
     many_executors(1000, 256);
 }
 
 static void test_4096_executors(void **state)
 {
+    FP_TEST_LOCAL_ONLY(
+        "asks for 4096 executors, more than the nodes offer "
+        "(FP_TEST_NODE_EXECUTORS, 8 by default)");
     (void)state;
     many_executors(4096, 1024);
 }

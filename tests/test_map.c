@@ -255,22 +255,70 @@ static void run_matrix(unsigned executors, fp_pin_t pin)
     fp_test_env_close(&env);
 }
 
-static void test_matrix_1_none(void **s) { (void)s; run_matrix(1, FP_PIN_NONE); }
-static void test_matrix_2_none(void **s) { (void)s; run_matrix(2, FP_PIN_NONE); }
-static void test_matrix_4_none(void **s) { (void)s; run_matrix(4, FP_PIN_NONE); }
-static void test_matrix_1_core(void **s) { (void)s; run_matrix(1, FP_PIN_CORE); }
-static void test_matrix_2_core(void **s) { (void)s; run_matrix(2, FP_PIN_CORE); }
-static void test_matrix_4_core(void **s) { (void)s; run_matrix(4, FP_PIN_CORE); }
+static void test_matrix_1_none(void **s)
+{
+    FP_TEST_LOCAL_ONLY(
+        "map.sq counts its calls in g_calls, a global of this process, and "
+        "the test checks that count");
+    (void)s;
+    run_matrix(1, FP_PIN_NONE);
+}
+static void test_matrix_2_none(void **s)
+{
+    FP_TEST_LOCAL_ONLY(
+        "map.sq counts its calls in g_calls, a global of this process, and "
+        "the test checks that count");
+    (void)s;
+    run_matrix(2, FP_PIN_NONE);
+}
+static void test_matrix_4_none(void **s)
+{
+    FP_TEST_LOCAL_ONLY(
+        "map.sq counts its calls in g_calls, a global of this process, and "
+        "the test checks that count");
+    (void)s;
+    run_matrix(4, FP_PIN_NONE);
+}
+static void test_matrix_1_core(void **s)
+{
+    FP_TEST_LOCAL_ONLY(
+        "map.sq counts its calls in g_calls, a global of this process, and "
+        "the test checks that count");
+    (void)s;
+    run_matrix(1, FP_PIN_CORE);
+}
+static void test_matrix_2_core(void **s)
+{
+    FP_TEST_LOCAL_ONLY(
+        "map.sq counts its calls in g_calls, a global of this process, and "
+        "the test checks that count");
+    (void)s;
+    run_matrix(2, FP_PIN_CORE);
+}
+static void test_matrix_4_core(void **s)
+{
+    FP_TEST_LOCAL_ONLY(
+        "map.sq counts its calls in g_calls, a global of this process, and "
+        "the test checks that count");
+    (void)s;
+    run_matrix(4, FP_PIN_CORE);
+}
 
 /* chunksize 1 over a large n: many tiny chunks */
 static void test_chunksize_1_large(void **state)
 {
+    FP_TEST_LOCAL_ONLY(
+        "map.sq counts its calls in g_calls, a global of this process, and "
+        "the test checks that count");
     map_sq_checked(pool_of(state), fp_test_scaled(200003, 20003), 1,
                    "chunksize 1");
 }
 
 static void test_odd_sizes(void **state)
 {
+    FP_TEST_LOCAL_ONLY(
+        "map.odd counts its calls in g_calls, a global of this process, and "
+        "the test checks that count");
     const size_t n = 10007;
     unsigned char *in = malloc(n * 3), *out = malloc(n * 5);
     assert_non_null(in);
@@ -299,6 +347,9 @@ static void test_odd_sizes(void **state)
 
 static void test_out_size_zero(void **state)
 {
+    FP_TEST_LOCAL_ONLY(
+        "map.count counts its calls in g_calls, a global of this process, and"
+        " the test checks that count");
     const size_t n = 5000;
     uint64_t *in = make_input(n);
     atomic_store(&g_calls, 0);
@@ -370,6 +421,9 @@ static void test_invalid_args(void **state)
 
 static void test_task_error(void **state)
 {
+    FP_TEST_LOCAL_ONLY(
+        "map.fail fails on g_fail_a / g_fail_b, globals the test sets in this"
+        " process");
     const size_t n = 1000;
     uint64_t *in = make_input(n), *out = make_output(n);
     fp_error_t err;
@@ -468,6 +522,8 @@ static void test_error_status_and_message_edges(void **state)
 
 static void test_task_output(void **state)
 {
+    FP_TEST_LOCAL_ONLY(
+        "map.output fails on g_fail_a, a global the test sets in this process");
     const size_t n = 500;
     uint64_t *in = make_input(n), *out = make_output(n);
     fp_error_t err;
@@ -491,6 +547,9 @@ static void test_task_output(void **state)
 
 static void test_starmap(void **state)
 {
+    FP_TEST_LOCAL_ONLY(
+        "map.star counts its calls in g_calls, a global of this process, and "
+        "the test checks that count");
     const size_t n = 3001;
     uint8_t *a8 = malloc(n);
     uint32_t *a32 = malloc(n * 4);
@@ -629,6 +688,9 @@ FP_TASK_REGISTER_AS("map.slow_head", map_slow_head)
  * after ~1 ms) instead of idling while one executor runs all 100 slow ones. */
 static void test_slow_chunk_splits(void **state)
 {
+    FP_TEST_LOCAL_ONLY(
+        "map.slow_head reads g_slow_below and records how many run at once in"
+        " g_slow_max, globals of this process");
     const size_t n = 1600;
     uint64_t *in = malloc(n * 8), *out = malloc(n * 8);
     assert_non_null(in);

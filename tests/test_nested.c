@@ -62,12 +62,36 @@ static void run_fib(unsigned executors)
     fp_test_env_close(&env);
 }
 
-static void test_fib_1(void **s) { (void)s; run_fib(1); }
-static void test_fib_2(void **s) { (void)s; run_fib(2); }
-static void test_fib_4(void **s) { (void)s; run_fib(4); }
+static void test_fib_1(void **s)
+{
+    FP_TEST_LOCAL_ONLY(
+        "fp_pool_run with a job function and an argument pointer of this "
+        "process");
+    (void)s;
+    run_fib(1);
+}
+static void test_fib_2(void **s)
+{
+    FP_TEST_LOCAL_ONLY(
+        "fp_pool_run with a job function and an argument pointer of this "
+        "process");
+    (void)s;
+    run_fib(2);
+}
+static void test_fib_4(void **s)
+{
+    FP_TEST_LOCAL_ONLY(
+        "fp_pool_run with a job function and an argument pointer of this "
+        "process");
+    (void)s;
+    run_fib(4);
+}
 
 static void test_many_runs(void **state)
 {
+    FP_TEST_LOCAL_ONLY(
+        "fp_pool_run with a job function and an argument pointer of this "
+        "process");
     (void)state;
     fp_test_env_t env;
     open_pool(&env, 2);
@@ -98,6 +122,9 @@ static void chain_job(fp_task_t *task, void *p)
 
 static void test_deep_chain(void **state)
 {
+    FP_TEST_LOCAL_ONLY(
+        "fp_pool_run with a job function and an argument pointer of this "
+        "process; the jobs count in g_count");
     (void)state;
     for (unsigned e = 1; e <= 2; e++) {
         fp_test_env_t env;
@@ -143,6 +170,9 @@ static void wide_job(fp_task_t *task, void *p)
 
 static void test_wide_spawn(void **state)
 {
+    FP_TEST_LOCAL_ONLY(
+        "fp_pool_run with a job function and an argument pointer of this "
+        "process; the jobs count in g_count");
     (void)state;
     fp_test_env_t env;
     open_pool(&env, 2);
@@ -275,6 +305,9 @@ FP_TASK_REGISTER_AS("ne.outer", ne_outer)
 
 static void test_nested_map(void **state)
 {
+    FP_TEST_LOCAL_ONLY(
+        "ne.outer runs its nested fp_map on g_pool, the pool pointer of this "
+        "process");
     (void)state;
     for (unsigned e = 1; e <= 4; e *= 2) {
         fp_test_env_t env;
@@ -333,6 +366,8 @@ FP_TASK_REGISTER_AS("ne.waiter", ne_waiter)
 
 static void test_future_wait_in_task(void **state)
 {
+    FP_TEST_LOCAL_ONLY(
+        "ne.waiter submits to g_pool, the pool pointer of this process");
     (void)state;
     for (unsigned e = 1; e <= 2; e++) {
         fp_test_env_t env;
@@ -380,6 +415,9 @@ FP_TASK_REGISTER_AS("ne.output_after_nested", ne_output_after_nested)
 
 static void test_map_output_after_nested(void **state)
 {
+    FP_TEST_LOCAL_ONLY(
+        "ne.output_after_nested maps on g_pool, the pool pointer of this "
+        "process");
     (void)state;
     for (unsigned e = 1; e <= 2; e++) {
         fp_test_env_t env;
@@ -464,6 +502,8 @@ FP_TASK_REGISTER_AS("ne.apply_nested", ne_apply_nested)
 
 static void test_apply_output_around_nested(void **state)
 {
+    FP_TEST_LOCAL_ONLY(
+        "ne.apply_nested submits to g_pool, the pool pointer of this process");
     (void)state;
     static const uint64_t want[3] = {18, 18, 35};
     char report[4096] = "";
@@ -535,6 +575,9 @@ FP_TASK_REGISTER_AS("ne.run_inside", ne_run_inside)
 
 static void test_pool_run_inside_task(void **state)
 {
+    FP_TEST_LOCAL_ONLY(
+        "fp_pool_run with a job function and an argument pointer of this "
+        "process; ne.run_inside uses g_pool, the pool pointer of this process");
     (void)state;
     fp_test_env_t env;
     open_pool(&env, 2);

@@ -186,6 +186,9 @@ static void test_log_callback(void **state)
 
 static void test_pool_size(void **state)
 {
+    FP_TEST_LOCAL_ONLY(
+        "expects fp_pool_size to follow the cores of this process's CPU set "
+        "and this process's FP_EXECUTORS");
     (void)state;
     fp_context_t *ctx;
     assert_ok(fp_context_create(NULL, &ctx));
@@ -307,6 +310,9 @@ static void count_cb(fp_future_t *future, void *user_data)
 
 static void test_destroy_waits(void **state)
 {
+    FP_TEST_LOCAL_ONLY(
+        "po.slow counts finished tasks in g_slow_done, a global of this "
+        "process");
     (void)state;
     fp_context_t *ctx;
     assert_ok(fp_context_create(NULL, &ctx));

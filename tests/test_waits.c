@@ -275,6 +275,8 @@ static void test_imap_unordered_huge_timeouts(void **state)
 /* Finite timeouts keep working: a short one expires, a zero one looks. */
 static void test_finite_timeouts_still_expire(void **state)
 {
+    FP_TEST_LOCAL_ONLY(
+        "wt.block waits on g_gate, a semaphore the test posts in this process");
     (void)state;
     watchdog(20, "finite timeouts");
     fp_future_t *f = NULL;
@@ -348,6 +350,9 @@ static void client_wait_cpu(double timeout, const char *what)
 
 static void test_client_wait_sleeps(void **state)
 {
+    FP_TEST_LOCAL_ONLY(
+        "wt.block waits on g_gate, a semaphore the test posts, and counts "
+        "starts in g_blocked, in this process");
     (void)state;
     client_wait_cpu(INFINITY, "client fp_future_wait(INFINITY)");
     client_wait_cpu(30.0, "client fp_future_wait(30 s)");
@@ -403,6 +408,9 @@ static void task_wait_cpu(bool iter, double timeout, const char *what)
 
 static void test_task_future_wait_sleeps(void **state)
 {
+    FP_TEST_LOCAL_ONLY(
+        "wt.waiter is given a pointer to a future of this process, and "
+        "wt.block waits on g_gate, a semaphore the test posts");
     (void)state;
     task_wait_cpu(false, INFINITY, "in-task fp_future_wait(INFINITY)");
     task_wait_cpu(false, 30.0, "in-task fp_future_wait(30 s)");
@@ -410,6 +418,9 @@ static void test_task_future_wait_sleeps(void **state)
 
 static void test_task_iter_next_sleeps(void **state)
 {
+    FP_TEST_LOCAL_ONLY(
+        "wt.waiter is given a pointer to an iterator of this process, and "
+        "wt.block waits on g_gate, a semaphore the test posts");
     (void)state;
     task_wait_cpu(true, INFINITY, "in-task fp_iter_next(INFINITY)");
     task_wait_cpu(true, 30.0, "in-task fp_iter_next(30 s)");
@@ -421,6 +432,9 @@ static void test_task_iter_next_sleeps(void **state)
  * promptly, and A's wait must still end when B's call completes. */
 static void test_task_wait_takes_new_work(void **state)
 {
+    FP_TEST_LOCAL_ONLY(
+        "wt.waiter is given a pointer to a future of this process, and "
+        "wt.block waits on g_gate, a semaphore the test posts");
     (void)state;
     watchdog(30, "in-task waiter taking new work");
     long b0 = atomic_load(&g_blocked);
@@ -504,6 +518,9 @@ static void sync_root_job(fp_task_t *t, void *arg)
 
 static void test_sync_stolen_sleeps(void **state)
 {
+    FP_TEST_LOCAL_ONLY(
+        "fp_pool_run with a job function and an argument pointer of this "
+        "process");
     (void)state;
     watchdog(60, "fp_sync of a stolen job");
     sync_root_t r;

@@ -354,6 +354,9 @@ static void do_update(fp_pool_t *pool, uint64_t v)
 
 static void test_state_and_init(void **state)
 {
+    FP_TEST_LOCAL_ONLY(
+        "the worker class's init / fini hooks count their calls in "
+        "g_init_calls / g_fini_calls, globals of this process");
     (void)state;
     reset_globals();
     const unsigned E = 3;
@@ -407,6 +410,9 @@ static void check_update_logs(unsigned E, uint64_t first, uint64_t last)
 /* Updates reach sleeping executors, every one exactly once, in order. */
 static void test_updates_idle(void **state)
 {
+    FP_TEST_LOCAL_ONLY(
+        "the update hook logs updates in g_upd_count / g_upd_log, globals of "
+        "this process");
     (void)state;
     reset_globals();
     const unsigned E = 4; /* more executors than cores */
@@ -438,6 +444,9 @@ static void test_updates_idle(void **state)
  * starts after fp_pool_update(v) returned sees v (or later). */
 static void test_updates_during_map(void **state)
 {
+    FP_TEST_LOCAL_ONLY(
+        "the test waits on g_probes and checks g_upd_log, which tasks and "
+        "hooks write in this process; wk.probe reads g_phase, set by the test");
     (void)state;
     reset_globals();
     const unsigned E = 2;
@@ -483,6 +492,10 @@ static void test_updates_during_map(void **state)
  * the task waits in nested parallel work. */
 static void test_update_not_inside_nested_work(void **state)
 {
+    FP_TEST_LOCAL_ONLY(
+        "wk.nested_long maps on g_pool, the pool pointer of this process, and"
+        " reads g_update_requested / g_phase set by the test; the test waits "
+        "on g_outer_started");
     (void)state;
     reset_globals();
     atomic_store(&g_update_requested, 0);
@@ -534,6 +547,9 @@ static void test_update_error(void **state)
 
 static void test_update_from_task(void **state)
 {
+    FP_TEST_LOCAL_ONLY(
+        "wk.update_inside calls fp_pool_update on g_pool, the pool pointer of"
+        " this process");
     (void)state;
     reset_globals();
     fp_context_t *ctx;
@@ -575,6 +591,9 @@ static void test_init_failure(void **state)
 
 static void test_no_update_hook(void **state)
 {
+    FP_TEST_LOCAL_ONLY(
+        "the fini hook counts its calls in g_fini_calls, a global of this "
+        "process");
     (void)state;
     reset_globals();
     fp_context_t *ctx;
