@@ -44,6 +44,7 @@ struct fp_future {
     fp_cbuf_t args[FP_MAX_ARGS];    /* apply */
     char *out;
     size_t out_size, n, grain;
+    size_t chunk; /* the caller's explicit chunksize, 0 if automatic */
 
     fp_job_fn_t run_fn; /* fp_pool_run */
     void *run_arg;
@@ -202,6 +203,7 @@ static fp_status_t future_submit_remote(fp_future_t *f)
         w->n = f->n;
     }
     w->index_base = 0;
+    w->chunk = f->chunk;
     w->stop_on_error = true;
     w->stop = &f->stop;
     return f->pool->rops->submit(f->pool, w);
@@ -534,6 +536,7 @@ static fp_status_t map_submit(fp_pool_t *pool, const char *task,
     f->grain = params != NULL && params->chunksize > 0
                    ? params->chunksize
                    : auto_grain(n, pool->n);
+    f->chunk = params != NULL ? params->chunksize : 0;
     f->root.run = map_root_run;
     fp__pool_work_begin(pool);
 

@@ -276,6 +276,7 @@ static bool chunk_submit_remote(fp_iter_t *it, ichunk_t *c)
     w->out_size = it->out_size;
     w->n = c->hi - c->lo;
     w->index_base = c->lo;
+    w->chunk = it->fixed ? w->n : 0; /* an explicit chunk travels whole */
     w->stop_on_error = false;
     w->stop = &it->stop;
     for (size_t k = 0; k < w->n; k++)

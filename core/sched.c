@@ -912,6 +912,8 @@ unsigned fp_task_executor(const fp_task_t *t)
 
 void *fp_task_state(fp_task_t *t) { return t->state; }
 
+fp_pool_t *fp_task_pool(const fp_task_t *t) { return t->pool; }
+
 fp_cbuf_t fp_task_init_data(const fp_task_t *t)
 {
     fp_cbuf_t b = {t->pool->init_data, t->pool->init_size};

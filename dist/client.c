@@ -86,6 +86,8 @@ struct dnode {
     char transports[64];
     char reason[FP_ERROR_MAX];
     fp_status_t status;
+    bool hook_error;    /* reason is a worker-class hook's own message */
+    unsigned hook_index;
     unsigned executors, cores, gpus, index_base, want;
     unsigned credits, inflight;
     drec_t *recs;
@@ -761,7 +763,7 @@ static bool take_range(fp__dpool_t *dp, dnode_t *n, dwork_t **dw_p,
             q_remove(dp, dw);
             continue;
         }
-        size_t want = fp__chunker_next(&n->sizer);
+        size_t want = dw->w->chunk > 0 ? dw->w->chunk : fp__chunker_next(&n->sizer);
         unsigned total = atomic_load(&dp->total_executors);
         if (dw->ret != NULL) {
             range_t *g = dw->ret;
@@ -778,8 +780,8 @@ static bool take_range(fp__dpool_t *dp, dnode_t *n, dwork_t **dw_p,
             size_t left = dw->w->n - dw->next;
             /* guided: leave the rest spread over every executor */
             size_t cap = left / (2 * (size_t)(total > 0 ? total : 1));
-            if (cap < 1)
-                cap = 1;
+            if (cap < 1 || dw->w->chunk > 0)
+                cap = dw->w->chunk > 0 ? dw->w->chunk : 1;
             size_t c = want < cap ? want : cap;
             if (c > left)
                 c = left;
@@ -1208,6 +1210,10 @@ static void on_ack(dnode_t *n, const fp__wire_msg_t *m)
         } else {
             n->state = N_LOST;
             n->status = t->status;
+            /* a hook's message stays as the hook wrote it (as in a local
+             * pool); the node's own refusals get named after it */
+            n->hook_error = t->status != FP_ERR_NOT_FOUND;
+            n->hook_index = t->index;
             snprintf(n->reason, sizeof(n->reason), "%s", text);
         }
         pthread_cond_broadcast(&dp->cond);
@@ -1218,7 +1224,7 @@ static void on_ack(dnode_t *n, const fp__wire_msg_t *m)
         n->update_acked = t->ref;
         if (t->status != FP_OK && dp->update_err.status == FP_OK) {
             dp->update_err.status = t->status;
-            dp->update_err.index = n->index_base;
+            dp->update_err.index = t->index;
             snprintf(dp->update_err.message, sizeof(dp->update_err.message),
                      "%s", text);
         }
@@ -1333,8 +1339,14 @@ static void node_lost(dnode_t *n, fp_status_t st, const char *reason)
     if (n->state != N_LOST) {
         n->status = n->state == N_CLOSING ? FP_OK : st;
         if (n->reason[0] == '\0')
-            snprintf(n->reason, sizeof(n->reason), "%s",
-                     reason != NULL ? reason : fp_status_string(st));
+            snprintf(n->reason, sizeof(n->reason), "%s%s",
+                     reason != NULL ? reason : fp_status_string(st),
+                     n->state == N_CONNECTING && reason != NULL &&
+                             (strstr(reason, "not connected") != NULL ||
+                              strstr(reason, "refused") != NULL ||
+                              strstr(reason, "nreachable") != NULL)
+                         ? " (is a node listening there?)"
+                         : "");
     }
     n->state = N_LOST;
     n->conn = NULL;
@@ -1357,6 +1369,31 @@ static void node_lost(dnode_t *n, fp_status_t st, const char *reason)
     }
     free_headroom(n->bbuf);
     n->bbuf = NULL;
+    if (atomic_load(&dp->total_executors) == 0) {
+        /* nobody left to run what is queued: those elements fail too */
+        snprintf(msg, sizeof(msg),
+                 "no executors left: node %.90s was lost: %.120s", n->address,
+                 n->reason);
+        for (dwork_t *dw = dp->live, *next; dw != NULL; dw = next) {
+            next = dw->lnext;
+            fp__work_t *w = dw->w;
+            for (range_t *g = dw->ret, *gn; g != NULL; g = gn) {
+                gn = g->next;
+                w->ops->fail(w, g->lo, g->count, FP_ERR_PEER, msg, strlen(msg));
+                dw_account(dw, g->count);
+                free(g);
+            }
+            dw->ret = NULL;
+            if (dw->next < w->n) {
+                w->ops->fail(w, dw->next, w->n - dw->next, FP_ERR_PEER, msg,
+                             strlen(msg));
+                dw_account(dw, w->n - dw->next);
+                dw->next = w->n;
+            }
+            q_remove(dp, dw);
+            dw_finish_if_done(dw);
+        }
+    }
     pump(dp);
 }
 
@@ -1823,7 +1860,11 @@ static fp_status_t connect_and_wait(fp__dpool_t *dp, dnode_t **list, size_t k,
         }
         if (st == FP_OK) {
             st = n->status != FP_OK ? n->status : FP_ERR_PEER;
-            if (err != NULL) {
+            if (err != NULL && n->hook_error) {
+                err->status = st;
+                err->index = n->hook_index;
+                snprintf(err->message, sizeof(err->message), "%s", n->reason);
+            } else if (err != NULL) {
                 err->status = st;
                 err->index = 0;
                 snprintf(err->message, sizeof(err->message), "node %.90s: %.150s",

@@ -281,8 +281,8 @@ static bool np_can_send(const npool_t *np)
     return np->nc != NULL && !np->nc->closed && np->state != NP_GONE;
 }
 
-static void send_ack(npool_t *np, uint8_t ref_type, uint64_t ref,
-                     fp_status_t st, const char *msg)
+static void send_ack_at(npool_t *np, uint8_t ref_type, uint64_t ref,
+                        fp_status_t st, const char *msg, uint32_t index)
 {
     if (!np_can_send(np))
         return;
@@ -293,6 +293,7 @@ static void send_ack(npool_t *np, uint8_t ref_type, uint64_t ref,
     m.u.text.status = st > 0 ? 0 : st < FP__WIRE_STATUS_MIN ? FP_ERR_TASK : st;
     m.u.text.ref_type = ref_type;
     m.u.text.ref = ref;
+    m.u.text.index = st != FP_OK && index <= FP__WIRE_MAX_INDEX_BASE ? index : 0;
     char text[FP__WIRE_TEXT_MAX + 1] = "";
     if (st != FP_OK && msg != NULL)
         snprintf(text, sizeof(text), "%s", msg);
@@ -312,6 +313,12 @@ static void send_ack(npool_t *np, uint8_t ref_type, uint64_t ref,
     if (fp__tp_send(np->nc->conn, &m, copy, len - hl, free_on_send,
                     copy) != FP_OK)
         free(copy);
+}
+
+static void send_ack(npool_t *np, uint8_t ref_type, uint64_t ref,
+                     fp_status_t st, const char *msg)
+{
+    send_ack_at(np, ref_type, ref, st, msg, 0);
 }
 
 static void batch_sent(void *ud, fp_status_t st)
@@ -689,7 +696,8 @@ static void pool_opened(void *arg)
     } else {
         fp__warn(node->log, "pool %u of %s not opened: %s", np->id,
                  fp__tp_conn_peer_id(np->nc->conn), j->err.message);
-        send_ack(np, FP__WIRE_POOL_OPEN, 0, j->status, j->err.message);
+        send_ack_at(np, FP__WIRE_POOL_OPEN, 0, j->status, j->err.message,
+                    (uint32_t)j->err.index + np->index_base);
         np->state = NP_GONE;
     }
     if (np->state != NP_OPEN && np->pool != NULL) {
@@ -725,14 +733,7 @@ static void open_job(ctl_job_t *j)
     j->status = fp__pool_create_local(node->ctx, &p, false, &j->pool, &j->err);
     if (j->status != FP_OK && j->err.message[0] == '\0')
         snprintf(j->err.message, sizeof(j->err.message),
-                 "node %s cannot open the pool: %s", node->address,
-                 fp_status_string(j->status));
-    else if (j->status != FP_OK) {
-        char tmp[FP_ERROR_MAX];
-        snprintf(tmp, sizeof(tmp), "node %.90s: %.150s", node->address,
-                 j->err.message);
-        memcpy(j->err.message, tmp, sizeof(tmp));
-    }
+                 "cannot open the pool: %s", fp_status_string(j->status));
     if (fp__tp_post(node->tp, pool_opened, j) != FP_OK) {
         if (j->pool != NULL)
             fp_pool_destroy(j->pool);
@@ -1034,7 +1035,8 @@ static void update_done(void *arg)
     ctl_job_t *j = arg;
     npool_t *np = j->np;
     fp_node_t *node = np->nc->node;
-    send_ack(np, FP__WIRE_UPDATE, j->seq, j->status, j->err.message);
+    send_ack_at(np, FP__WIRE_UPDATE, j->seq, j->status, j->err.message,
+                (uint32_t)j->err.index);
     free(j->data);
     np_unref(np);
     ctl_done(node);

@@ -56,6 +56,21 @@ static fp_status_t env_nodes(char **copy_p, const char ***list_p, size_t *n_p)
 
 static _Atomic int g_node_mode_entered;
 
+/* FP_NODE_LISTEN and FP_EXECUTORS as the process started with them: a
+ * program may change its environment before its first fp_pool_create (a
+ * test program unsets FP_EXECUTORS), and the node it becomes must still
+ * serve what it was started for. */
+static char g_listen[160], g_executors[16];
+
+__attribute__((constructor)) static void snapshot_node_env(void)
+{
+    const char *l = getenv("FP_NODE_LISTEN"), *e = getenv("FP_EXECUTORS");
+    if (l != NULL)
+        snprintf(g_listen, sizeof(g_listen), "%s", l);
+    if (e != NULL)
+        snprintf(g_executors, sizeof(g_executors), "%s", e);
+}
+
 fp_status_t fp_pool_create(fp_context_t *ctx, const fp_pool_params_t *params,
                            fp_pool_t **pool_p, fp_error_t *err)
 {
@@ -66,17 +81,25 @@ fp_status_t fp_pool_create(fp_context_t *ctx, const fp_pool_params_t *params,
         params = &defaults;
 
     /* SPMD: the same binary, started as a node, serves instead */
-    const char *listen = getenv("FP_NODE_LISTEN");
-    if (listen != NULL && listen[0] != '\0' &&
-        atomic_exchange(&g_node_mode_entered, 1) == 0) {
+    if (g_listen[0] != '\0' && atomic_exchange(&g_node_mode_entered, 1) == 0) {
         fp_node_params_t np;
         memset(&np, 0, sizeof(np));
-        np.listen = listen;
+        np.listen = g_listen;
+        np.executors = (unsigned)strtoul(g_executors, NULL, 10);
+        if (np.executors > 4096)
+            np.executors = 0;
         exit(fp_node_serve(ctx, &np));
     }
 
     if (params->local < FP_LOCAL_DEFAULT || params->local > FP_LOCAL_NO)
         return FP_ERR_INVALID;
+    if (params->pin < FP_PIN_DEFAULT || params->pin > FP_PIN_NONE)
+        return FP_ERR_INVALID;
+    if (params->executors > 4096 || params->local_executors > 4096) {
+        set_err(err, FP_ERR_INVALID, "at most 4096 executors per pool");
+        return FP_ERR_INVALID;
+    }
+
     if (params->nnodes > 0 && params->nodes == NULL)
         return FP_ERR_INVALID;
     const char *const *nodes = params->nodes;
@@ -112,9 +135,16 @@ fp_status_t fp_pool_create(fp_context_t *ctx, const fp_pool_params_t *params,
         return fp__pool_create_local(ctx, params, false, pool_p, err);
     }
 
-    if (params->init_data.data == NULL && params->init_data.size != 0) {
+    if ((params->init_data.data == NULL && params->init_data.size != 0) ||
+        (params->worker_class != NULL &&
+         fp__task_name_check(params->worker_class) != FP_OK)) {
         free(env_list);
         free(env_copy);
+        if (params->worker_class != NULL &&
+            fp__task_name_check(params->worker_class) != FP_OK) {
+            set_err(err, FP_ERR_NOT_FOUND, "no worker class can have that name");
+            return FP_ERR_NOT_FOUND;
+        }
         return FP_ERR_INVALID;
     }
     fp_pool_params_t shell_params;

@@ -682,8 +682,10 @@ static fp_status_t decode_fixed(const ctx_t *c, const uint8_t *f,
         t->status = ldi32(f);
         t->ref_type = f[4];
         t->ref = ld64(f + 8);
-        if (!all_zero(f + 5, 3))
-            return cfail(c, "reserved field is not zero");
+        t->index = (uint32_t)f[5] | (uint32_t)ld16(f + 6) << 8;
+        if (t->index != 0 && t->status == FP_OK)
+            return cfail(c, "a successful ACK names executor %" PRIu32,
+                         t->index);
         if ((st = check_status(c, t->status, true)) != FP_OK)
             return st;
         if (t->ref_type != FP__WIRE_POOL_OPEN &&
@@ -1100,6 +1102,9 @@ fp_status_t fp__wire_size(const fp__wire_msg_t *msg, size_t *hdr_len_p,
     case FP__WIRE_GOODBYE:
     case FP__WIRE_ERROR:
     case FP__WIRE_ACK:
+        if (msg->u.text.index > FP__WIRE_MAX_INDEX_BASE)
+            return cfail(&c, "executor index %" PRIu32 " exceeds %u",
+                         msg->u.text.index, (unsigned)FP__WIRE_MAX_INDEX_BASE);
         plen = msg->u.text.message_len;
         break;
     case FP__WIRE_POOL_OPEN:
@@ -1185,6 +1190,8 @@ static void write_header(uint8_t *h, const fp__wire_msg_t *m, size_t hlen,
     case FP__WIRE_ACK:
         sti32(f, m->u.text.status);
         f[4] = m->u.text.ref_type;
+        f[5] = (uint8_t)(m->u.text.index & 0xff);
+        st16(f + 6, (uint16_t)(m->u.text.index >> 8));
         st64(f + 8, m->u.text.ref);
         break;
     case FP__WIRE_POOL_OPEN:

@@ -198,6 +198,8 @@ typedef struct fp__wire_text_msg {
     uint8_t ref_type; /* ERROR: its type (any value); ACK: acked type */
     uint8_t reason;   /* GOODBYE: FP__WIRE_BYE_* */
     uint64_t ref;     /* ACK: the UPDATE's update_seq, else 0 */
+    uint32_t index;   /* ACK with an error: the executor (index in the whole
+                         pool, 24 bits) whose hook failed; else 0 */
     const char *message; /* 0..FP__WIRE_TEXT_MAX bytes, no NUL */
     size_t message_len;
 } fp__wire_text_msg_t;

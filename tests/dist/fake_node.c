@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "tp.h"
@@ -151,8 +152,12 @@ int main(int argc, char **argv)
     fflush(stdout);
     signal(SIGTERM, on_term);
     signal(SIGINT, on_term);
-    while (!g_stop)
-        fp__tp_progress(g_tp, true);
+    while (!g_stop) {
+        if (!fp__tp_progress(g_tp, false)) {
+            struct timespec ts = {0, 1000 * 1000};
+            nanosleep(&ts, NULL);
+        }
+    }
     fp__tp_destroy(g_tp);
     return 0;
 }

@@ -576,8 +576,12 @@ static void test_zero_copy(void **state)
            (unsigned long long)(s1.bytes_copied - s0.bytes_copied),
            (unsigned long long)s1.large_bytes_copied,
            (unsigned long long)s1.rndv_threshold);
-    assert_true(s1.rndv_sent - s0.rndv_sent >= n + 1);
-    assert_true(s1.rndv_received - s0.rndv_received >= n / 4 + 1);
+    /* arguments went out and results came back by rendezvous (a record
+     * carries several elements' bytes in one message) */
+    assert_true(s1.rndv_sent - s0.rndv_sent >= 2);
+    assert_true(s1.rndv_received - s0.rndv_received >= 2);
+    assert_true(s1.bytes_sent - s0.bytes_sent >= n * BIG);
+    assert_true(s1.bytes_received - s0.bytes_received >= n * BIG);
     assert_int_equal(s1.large_bytes_copied, 0);
     /* what was copied is small stuff only: far below the bytes moved */
     assert_true(s1.bytes_copied - s0.bytes_copied < (uint64_t)BIG);
