@@ -87,6 +87,7 @@ struct dnode {
     char reason[FP_ERROR_MAX];
     fp_status_t status;
     bool hook_error;    /* reason is a worker-class hook's own message */
+    bool not_needed;    /* the pool's executors were all placed before it */
     unsigned hook_index;
     unsigned executors, cores, gpus, index_base, want;
     unsigned credits, inflight;
@@ -1170,6 +1171,7 @@ static void h_ready(void *arg, fp__tp_conn_t *conn)
         want = left < has ? left : has;
     }
     if (want == 0) {
+        n->not_needed = true;
         pthread_mutex_unlock(&dp->lock);
         n->status = FP_OK;
         snprintf(n->reason, sizeof(n->reason),
@@ -1352,7 +1354,9 @@ static void node_lost(dnode_t *n, fp_status_t st, const char *reason)
     n->conn = NULL;
     pthread_cond_broadcast(&dp->cond);
     pthread_mutex_unlock(&dp->lock);
-    if (was_up && st == FP_ERR_CLOSED)
+    if (n->not_needed)
+        fp__info(dp->log, "node %s: %s", n->address, n->reason);
+    else if (was_up && st == FP_ERR_CLOSED)
         fp__info(dp->log, "node %s left: %s", n->address, n->reason);
     else if (was_up)
         fp__error(dp->log, "node %s lost: %s", n->address, n->reason);
@@ -1854,8 +1858,7 @@ static fp_status_t connect_and_wait(fp__dpool_t *dp, dnode_t **list, size_t k,
             pthread_mutex_unlock(&dp->lock);
             (void)fp__tp_post(dp->tp, abort_closure, n);
             pthread_mutex_lock(&dp->lock);
-        } else if (n->status == FP_OK && n->reason[0] != '\0' &&
-                   strncmp(n->reason, "not needed", 10) == 0) {
+        } else if (n->not_needed) {
             continue; /* the budget was placed elsewhere */
         }
         if (st == FP_OK) {

@@ -119,6 +119,9 @@ FP_API void fp_context_destroy(fp_context_t *ctx);
  * the executor that runs the call and is valid only during that call. */
 typedef struct fp_task fp_task_t;
 
+/* A pool of executors (see fp_pool_create). */
+typedef struct fp_pool fp_pool_t;
+
 /*
  * A task function.
  *
@@ -177,6 +180,11 @@ FP_API void *fp_task_output(fp_task_t *task, size_t size);
 
 /* This executor's index in its pool, 0..fp_pool_size()-1. */
 FP_API unsigned fp_task_executor(const fp_task_t *task);
+
+/* The pool this task runs in: the one to make nested calls on (fp_map,
+ * fp_apply, fp_imap... from inside a task).  On a node it is that node's
+ * part of the client's pool, so nested work runs on that node. */
+FP_API fp_pool_t *fp_task_pool(const fp_task_t *task);
 
 /* This executor's worker-class state (see fp_worker_class_t), NULL if the
  * pool has no worker class. */
@@ -271,7 +279,6 @@ typedef struct fp_pool_params {
                                  secret and open the pool; 0: 10 s */
 } fp_pool_params_t;
 
-typedef struct fp_pool fp_pool_t;
 
 /* Create a pool of executors (threads pinned with hwloc, one Chase-Lev deque
  * each, work stealing).  On a worker-class init error the pool is not
