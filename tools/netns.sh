@@ -1,0 +1,204 @@
+#!/usr/bin/env bash
+# Three network-namespace "hosts" on this machine, for distributed benchmarks
+# and tests:
+#
+#   ${P}c   the client host: a bridge br0 (10.77.0.254/24) joining the two
+#            veth pairs below
+#   ${P}h1  a node host: eth0 10.77.0.1/24, the other end of veth "h1" in ${P}c
+#   ${P}h2  a node host: eth0 10.77.0.2/24, the other end of veth "h2" in ${P}c
+#
+# with P = $FP_NETNS_PREFIX (default "fp-"), so that a test can run its own
+# set beside another one.  lo is up in each.
+#
+#   bash tools/netns.sh up            create the set (a leftover set with the
+#                                     same prefix is removed first)
+#   bash tools/netns.sh down          remove it: end the processes still in
+#                                     those namespaces, delete them (and with
+#                                     them their veths and the bridge);
+#                                     idempotent, for traps
+#   bash tools/netns.sh exec H CMD... run CMD in host H (c, h1, h2, or the
+#                                     full namespace name) with its own UTS
+#                                     namespace whose host name is the
+#                                     namespace's name (FP_NETNS_UTS=0: keep
+#                                     this machine's host name)
+#   bash tools/netns.sh status        list the set's namespaces and addresses
+#   bash tools/netns.sh addr H        print host H's address
+#
+# Everything is created inside the new namespaces (the veth pairs are made in
+# ${P}c with their peers put straight into ${P}h1 / ${P}h2), so the root
+# namespace's interfaces, addresses and routes are never touched.  Needs root
+# (CAP_SYS_ADMIN, CAP_NET_ADMIN); exits 77 (the "skipped" code of CTest and
+# automake) when network namespaces, veth pairs or bridges are not permitted
+# here.  Environment: FP_NETNS_PREFIX, FP_NETNS_MTU (default: the kernel's,
+# 1500), FP_NETNS_UTS.
+set -euo pipefail
+
+P=${FP_NETNS_PREFIX:-fp-}
+NS_C="${P}c"
+NS_H1="${P}h1"
+NS_H2="${P}h2"
+NET=10.77.0
+BR=br0
+
+die() { echo "netns.sh: $*" >&2; exit 1; }
+skip() { echo "netns.sh: $*" >&2; exit 77; }
+
+# a prefix becomes part of namespace names: keep it to safe characters
+[[ "$P" =~ ^[A-Za-z0-9_.-]{1,40}$ ]] || die "bad FP_NETNS_PREFIX '$P' (letters, digits, _ . - only)"
+
+ns_of() { # host -> namespace name
+    case "$1" in
+        c | "$NS_C") echo "$NS_C" ;;
+        h1 | "$NS_H1") echo "$NS_H1" ;;
+        h2 | "$NS_H2") echo "$NS_H2" ;;
+        *) die "unknown host '$1' (c, h1, h2, $NS_C, $NS_H1 or $NS_H2)" ;;
+    esac
+}
+
+addr_of() { # host -> address
+    case "$(ns_of "$1")" in
+        "$NS_C") echo "$NET.254" ;;
+        "$NS_H1") echo "$NET.1" ;;
+        "$NS_H2") echo "$NET.2" ;;
+    esac
+}
+
+ns_exists() { [ -e "/run/netns/$1" ]; }
+
+need_ip() {
+    command -v ip >/dev/null || skip "the 'ip' command is missing (apt-get install iproute2)"
+}
+
+# End the processes left in one namespace (ours: only this set's namespaces
+# are ever looked at), by pid: TERM, a short grace, then KILL.
+end_procs() {
+    local ns=$1 pids pid i
+    pids=$(ip netns pids "$ns" 2>/dev/null || true)
+    [ -n "$pids" ] || return 0
+    for pid in $pids; do kill -TERM "$pid" 2>/dev/null || true; done
+    for i in $(seq 20); do
+        pids=$(ip netns pids "$ns" 2>/dev/null || true)
+        [ -n "$pids" ] || return 0
+        sleep 0.1
+        : "$i"
+    done
+    for pid in $pids; do kill -KILL "$pid" 2>/dev/null || true; done
+}
+
+down() {
+    need_ip
+    local ns
+    for ns in "$NS_H1" "$NS_H2" "$NS_C"; do
+        if ns_exists "$ns"; then
+            end_procs "$ns"
+            ip netns delete "$ns" 2>/dev/null || true
+        fi
+    done
+    # a veth pair disappears with either of its namespaces; nothing else to do
+    for ns in "$NS_H1" "$NS_H2" "$NS_C"; do
+        ! ns_exists "$ns" || die "could not delete namespace $ns"
+    done
+}
+
+up_failed() {
+    local st=$?
+    if [ "$st" -ne 0 ]; then down || true; fi
+    exit "$st"
+}
+
+up() {
+    need_ip
+    if ns_exists "$NS_C" || ns_exists "$NS_H1" || ns_exists "$NS_H2"; then
+        echo "netns.sh: removing a leftover set with prefix '$P'" >&2
+        down
+    fi
+    local why
+    if ! why=$(ip netns add "$NS_C" 2>&1); then
+        skip "cannot create network namespaces here ($why); run as root on a kernel that allows 'ip netns add'"
+    fi
+    # from here on a failure leaves nothing behind
+    trap up_failed EXIT
+    ip netns add "$NS_H1"
+    ip netns add "$NS_H2"
+    local mtu=()
+    [ -z "${FP_NETNS_MTU:-}" ] || mtu=(mtu "$FP_NETNS_MTU")
+    local ns
+    for ns in "$NS_C" "$NS_H1" "$NS_H2"; do
+        ip -n "$ns" link set lo up
+    done
+    if ! why=$(ip -n "$NS_C" link add "$BR" type bridge 2>&1); then
+        down; trap - EXIT
+        skip "cannot create a bridge in $NS_C ($why)"
+    fi
+    ip -n "$NS_C" link set "$BR" "${mtu[@]}" up
+    ip -n "$NS_C" addr add "$NET.254/24" dev "$BR"
+    local h peer
+    for h in h1 h2; do
+        peer=$(ns_of "$h")
+        if ! why=$(ip -n "$NS_C" link add "$h" "${mtu[@]}" type veth peer name eth0 netns "$peer" 2>&1); then
+            down; trap - EXIT
+            skip "cannot create a veth pair ($why)"
+        fi
+        ip -n "$NS_C" link set "$h" master "$BR" up
+        ip -n "$peer" link set eth0 "${mtu[@]}" up
+        ip -n "$peer" addr add "$(addr_of "$h")/24" dev eth0
+    done
+    # wait until each host reaches the others; no ping here, so a TCP connect
+    # to a closed port: "refused" (an RST came back) means reachable, a
+    # timeout does not
+    local i
+    for i in $(seq 50); do
+        if reaches "$NS_H1" "$NET.2" && reaches "$NS_C" "$NET.1" && reaches "$NS_H2" "$NET.254"; then
+            trap - EXIT
+            echo "netns.sh: up: $NS_C ($NET.254, bridge $BR), $NS_H1 ($NET.1), $NS_H2 ($NET.2)"
+            return 0
+        fi
+        sleep 0.1
+        : "$i"
+    done
+    die "the namespaces do not reach each other (TCP to $NET.1 / $NET.2 / $NET.254 timed out)"
+}
+
+reaches() { # namespace address: a TCP SYN to port 9 (discard) gets an answer
+    local rc=0
+    ip netns exec "$1" timeout 1 bash -c "exec 3<>/dev/tcp/$2/9" 2>/dev/null || rc=$?
+    [ "$rc" -ne 124 ]
+}
+
+status() {
+    need_ip
+    local ns
+    for ns in "$NS_C" "$NS_H1" "$NS_H2"; do
+        if ns_exists "$ns"; then
+            echo "$ns: $(ip -n "$ns" -br -4 addr show | awk '$3 != "" {printf "%s %s  ", $1, $3}')"
+        else
+            echo "$ns: absent"
+        fi
+    done
+}
+
+cmd=${1:-}
+[ $# -eq 0 ] || shift
+case "$cmd" in
+    up) up ;;
+    down) down ;;
+    status) status ;;
+    addr) [ $# -eq 1 ] || die "usage: netns.sh addr HOST"; addr_of "$1" ;;
+    exec)
+        [ $# -ge 2 ] || die "usage: netns.sh exec HOST CMD [ARG...]"
+        need_ip
+        ns=$(ns_of "$1"); shift
+        ns_exists "$ns" || die "namespace $ns does not exist (run: tools/netns.sh up)"
+        if [ "${FP_NETNS_UTS:-1}" = 1 ] && command -v unshare >/dev/null; then
+            # its own host name, as a real host has (Open MPI and the node's
+            # announcement tell hosts apart by it)
+            # shellcheck disable=SC2016  # $0/$@ belong to the inner shell
+            exec ip netns exec "$ns" unshare --uts /bin/sh -c 'hostname "$0" && exec "$@"' "$ns" "$@"
+        fi
+        exec ip netns exec "$ns" "$@"
+        ;;
+    *)
+        echo "usage: FP_NETNS_PREFIX=fp- bash tools/netns.sh up|down|status|exec HOST CMD...|addr HOST" >&2
+        exit 2
+        ;;
+esac
