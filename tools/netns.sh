@@ -21,6 +21,8 @@
 #                                     namespace whose host name is the
 #                                     namespace's name (FP_NETNS_UTS=0: keep
 #                                     this machine's host name)
+#   bash tools/netns.sh reap          end the processes still in the set's
+#                                     namespaces (TERM, then KILL), keep them
 #   bash tools/netns.sh status        list the set's namespaces and addresses
 #   bash tools/netns.sh addr H        print host H's address
 #
@@ -165,6 +167,14 @@ reaches() { # namespace address: a TCP SYN to port 9 (discard) gets an answer
     [ "$rc" -ne 124 ]
 }
 
+reap() {
+    need_ip
+    local ns
+    for ns in "$NS_H1" "$NS_H2" "$NS_C"; do
+        if ns_exists "$ns"; then end_procs "$ns"; fi
+    done
+}
+
 status() {
     need_ip
     local ns
@@ -183,6 +193,7 @@ case "$cmd" in
     up) up ;;
     down) down ;;
     status) status ;;
+    reap) reap ;;
     addr) [ $# -eq 1 ] || die "usage: netns.sh addr HOST"; addr_of "$1" ;;
     exec)
         [ $# -ge 2 ] || die "usage: netns.sh exec HOST CMD [ARG...]"
@@ -198,7 +209,7 @@ case "$cmd" in
         exec ip netns exec "$ns" "$@"
         ;;
     *)
-        echo "usage: FP_NETNS_PREFIX=fp- bash tools/netns.sh up|down|status|exec HOST CMD...|addr HOST" >&2
+        echo "usage: FP_NETNS_PREFIX=fp- bash tools/netns.sh up|down|reap|status|exec HOST CMD...|addr HOST" >&2
         exit 2
         ;;
 esac
