@@ -46,6 +46,8 @@ OUT=${FP_DIST_OUT:-$here/out}
 QUICK=${FP_BENCH_QUICK:-0}
 [ "$QUICK" = 1 ] || QUICK=0
 REPS=${REPS:-$([ "$QUICK" = 1 ] && echo 1 || echo 3)}
+# the most one fastpool step may take (a hung call must not eat the run)
+STEP_S=${FP_DIST_STEP_S:-$([ "$QUICK" = 1 ] && echo 60 || echo 240)}
 ONLY=${FP_DIST_ONLY:-ucx fastpool dask mpi mp}
 PY=/usr/bin/python3
 export FP_NETNS_PREFIX=${FP_NETNS_PREFIX:-fp-}
@@ -79,12 +81,21 @@ fi
 # ---- scratch, cleanup --------------------------------------------------------
 tmp=$(mktemp -d /tmp/fp-dist-XXXXXX)
 mkdir -p "$tmp/logs"
-bgpids=()
+bgpids=()   # what this script started in the background
+# kill_ours SIGNAL: signal those of bgpids that are still this shell's
+# children (a pid that has ended and been reused by another process is left
+# alone)
+kill_ours() {
+    local pid ppid
+    for pid in "${bgpids[@]}"; do
+        ppid=$(sed 's/.*) //' "/proc/$pid/stat" 2>/dev/null | cut -d' ' -f2) || continue
+        if [ "$ppid" = "$$" ]; then kill "-$1" "$pid" 2>/dev/null || true; fi
+    done
+}
 cleanup() {
-    local pid
-    for pid in "${bgpids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+    kill_ours TERM
     bash "$NETNS" down >/dev/null 2>&1 || true
-    for pid in "${bgpids[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
+    kill_ours KILL
     if [ -d "$tmp/logs" ] && [ -d "$OUT" ]; then
         { rm -rf "$OUT/logs"; cp -r "$tmp/logs" "$OUT/logs"; } 2>/dev/null || true
     fi
@@ -160,12 +171,31 @@ pin() {
     esac
 }
 
+# bg_wait OUT ERR CMD...: run CMD in the background, stdout into file OUT,
+# stderr appended to file ERR (or into OUT when ERR is "-"), and wait for
+# it; its status.  (A trap runs at once when a signal arrives during
+# `wait`, not only once a foreground command has finished: Ctrl-C or a TERM
+# ends the run promptly, and the cleanup then ends CMD.  The redirections
+# are CMD's alone, so the trap's own messages still reach the terminal.)
+bg_wait() {
+    local out=$1 err=$2
+    shift 2
+    if [ "$err" = - ]; then
+        "$@" >"$out" 2>&1 &
+    else
+        "$@" >"$out" 2>>"$err" &
+    fi
+    local pid=$!
+    bgpids+=("$pid")
+    wait "$pid"
+}
+
 # run NAME TIMEOUT CMD...: CMD's output into logs/NAME.log; its RESULT and
 # POINT lines into the results.  A failure is noted, not fatal.
 run() {
     local name=$1 limit=$2 rc=0
     shift 2
-    timeout --kill-after=10 "$limit" "$@" >"$tmp/logs/$name.log" 2>&1 || rc=$?
+    bg_wait "$tmp/logs/$name.log" - timeout --kill-after=10 "$limit" "$@" || rc=$?
     grep -E '^(RESULT|POINT|NODE) ' "$tmp/logs/$name.log" | tee -a "$results" |
         grep -E '^(RESULT|NODE) ' | sed 's/ msgs_sent=.*//; s/^/  /' || true
     if [ "$rc" -ne 0 ]; then
@@ -178,9 +208,10 @@ run() {
 # ---- raw UCX: ucx_perftest ------------------------------------------------------
 port=$((20000 + RANDOM % 20000))
 # ucx_pair TRANSPORT SRV_HOST CLI_HOST ADDR TEST SIZE ITERS: one server and
-# client run; prints perftest's Final line.  Only the cross-host server is
-# pinned (as fastpool's nodes are); on one host the two busy-polling
-# processes are left to the scheduler, as fastpool's client is.
+# client run; sets ucx_line to perftest's Final line.  Only the cross-host
+# server is pinned (as fastpool's nodes are); on one host the two
+# busy-polling processes are left to the scheduler, as fastpool's client is.
+ucx_line=""
 ucx_pair() {
     local t=$1 sh=$2 ch=$3 addr=$4 test=$5 size=$6 n=$7 env_s env_c pin_s=()
     port=$((port + 1))
@@ -196,9 +227,9 @@ ucx_pair() {
     local spid=$!
     bgpids+=("$spid")
     sleep 0.5
-    timeout 90 "${NX[@]}" "$ch" env "${env_c[@]}" \
-        ucx_perftest "$addr" -p "$port" -e -t "$test" -s "$size" -n "$n" \
-        2>>"$tmp/logs/ucx_client.log" | awk '/^Final:/' || true
+    bg_wait "$tmp/ucx.out" "$tmp/logs/ucx_client.log" timeout 90 "${NX[@]}" "$ch" \
+        env "${env_c[@]}" ucx_perftest "$addr" -p "$port" -e -t "$test" -s "$size" -n "$n" || true
+    ucx_line=$(awk '/^Final:/' "$tmp/ucx.out")
     wait "$spid" 2>/dev/null || true
 }
 
@@ -211,12 +242,14 @@ raw_ucx() {
     if [ "$QUICK" = 1 ]; then nlat=$((nlat / 4)) nbw=$((nbw / 4)); fi
     for ((r = 0; r < REPS; r++)); do
         # Final: iters typical(median) avg overall MB/s(avg) MB/s(overall) msg/s msg/s
-        line=$(ucx_pair "$t" "$sh" "$ch" "$addr" ucp_am_lat 8 "$nlat")
+        ucx_pair "$t" "$sh" "$ch" "$addr" ucp_am_lat 8 "$nlat"
+        line=$ucx_line
         v=$(awk '{print $3}' <<<"$line"); a=$(awk '{print $4}' <<<"$line")
         if [ -n "$v" ] && { [ -z "$best_lat" ] || awk -v x="$v" -v y="$best_lat" 'BEGIN{exit !(x<y)}'; }; then
             best_lat=$v best_avg=$a
         fi
-        line=$(ucx_pair "$t" "$sh" "$ch" "$addr" ucp_am_bw 4194304 "$nbw")
+        ucx_pair "$t" "$sh" "$ch" "$addr" ucp_am_bw 4194304 "$nbw"
+        line=$ucx_line
         v=$(awk '{print $7}' <<<"$line")
         if [ -n "$v" ] && { [ -z "$best_bw" ] || awk -v x="$v" -v y="$best_bw" 'BEGIN{exit !(x>y)}'; }; then
             best_bw=$v
@@ -292,11 +325,11 @@ fastpool_rows() {
         busy=(FP_CONFIG="$tmp/busy.cfg")
     fi
     local c=("${NX[@]}" "$ch" env "${e[@]}")
-    run "fastpool_${label}_empty" 300 "${c[@]}" "$fp_bin" empty --nodes "$all" --label "$label" "${q[@]}"
-    run "fastpool_${label}_metg" 300 "${c[@]}" "$fp_bin" metg --nodes "$all" --label "$label" --budget "$metg_budget" "${q[@]}"
-    run "fastpool_${label}_apply" 300 "${c[@]}" "${busy[@]}" "$fp_bin" apply --nodes "$one" --label "$label" "${q[@]}"
-    run "fastpool_${label}_bw" 300 "${c[@]}" "$fp_bin" bw --nodes "$one" --label "$label" "${q[@]}"
-    run "fastpool_${label}_bw_echo" 300 "${c[@]}" "$fp_bin" bw --echo --n 8 --reps 1 --nodes "$one" --label "$label"
+    run "fastpool_${label}_empty" "$STEP_S" "${c[@]}" "$fp_bin" empty --nodes "$all" --label "$label" "${q[@]}"
+    run "fastpool_${label}_metg" "$STEP_S" "${c[@]}" "$fp_bin" metg --nodes "$all" --label "$label" --budget "$metg_budget" "${q[@]}"
+    run "fastpool_${label}_apply" "$STEP_S" "${c[@]}" "${busy[@]}" "$fp_bin" apply --nodes "$one" --label "$label" "${q[@]}"
+    run "fastpool_${label}_bw" "$STEP_S" "${c[@]}" "$fp_bin" bw --nodes "$one" --label "$label" "${q[@]}"
+    run "fastpool_${label}_bw_echo" "$STEP_S" "${c[@]}" "$fp_bin" bw --echo --n 8 --reps 1 --nodes "$one" --label "$label"
 }
 
 if want fastpool && [ -n "$fp_bin" ]; then

@@ -334,6 +334,14 @@ static void result(const char *mode, const char *fmt, ...)
     va_start(ap, fmt);
     vprintf(fmt, ap);
     va_end(ap);
+    fp_node_info_t info[64];
+    size_t count = 0, nodes = 0;
+    if (fp_pool_nodes(g_pool, info, 64, &count) == FP_OK) {
+        for (size_t i = 0; i < count && i < 64; i++) {
+            nodes += strcmp(info[i].address, "local") != 0;
+        }
+    }
+    printf(" nodes=%zu", nodes);
     fp_pool_stats_t st;
     memset(&st, 0, sizeof st);
     if (fp_pool_stats(g_pool, &st) == FP_OK) {

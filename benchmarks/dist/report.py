@@ -106,7 +106,8 @@ def main():
             if s == "fastpool":
                 e = R.get((s, "empty", t)) or R.get((s, "metg", t)) or {}
                 if "executors" in e:
-                    label += f" ({e['executors']} executors)"
+                    k = e.get("nodes", "?")
+                    label += f" ({k} node{'' if k == '1' else 's'}, {e['executors']} executors)"
             elif s in ("dask", "mpi4py_cs1", "mpi4py_cs1000") and t == "veth":
                 label += " (2 workers)"
             m = R.get((s, "metg", t), {})
