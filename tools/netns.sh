@@ -7,12 +7,13 @@
 #   ${P}h1  a node host: eth0 10.77.0.1/24, the other end of veth "h1" in ${P}c
 #   ${P}h2  a node host: eth0 10.77.0.2/24, the other end of veth "h2" in ${P}c
 #
-# with P = $FP_NETNS_PREFIX (default "fp-"), so that a test can run its own
-# set beside another one.  lo is up in each.
+# with P = the PREFIX argument of up/down/reap/status, else $FP_NETNS_PREFIX,
+# else "fp-", so that a test can run its own set beside another one (exec and
+# addr take the prefix from the environment only).  lo is up in each.
 #
-#   bash tools/netns.sh up            create the set (a leftover set with the
+#   bash tools/netns.sh up [PREFIX]   create the set (a leftover set with the
 #                                     same prefix is removed first)
-#   bash tools/netns.sh down          remove it: end the processes still in
+#   bash tools/netns.sh down [PREFIX] remove it: end the processes still in
 #                                     those namespaces, delete them (and with
 #                                     them their veths and the bridge);
 #                                     idempotent, for traps
@@ -21,7 +22,7 @@
 #                                     namespace whose host name is the
 #                                     namespace's name (FP_NETNS_UTS=0: keep
 #                                     this machine's host name)
-#   bash tools/netns.sh reap          end the processes still in the set's
+#   bash tools/netns.sh reap [PREFIX] end the processes still in the set's
 #                                     namespaces (TERM, then KILL), keep them
 #   bash tools/netns.sh status        list the set's namespaces and addresses
 #   bash tools/netns.sh addr H        print host H's address
@@ -35,15 +36,21 @@
 # 1500), FP_NETNS_UTS.
 set -euo pipefail
 
+die() { echo "netns.sh: $*" >&2; exit 1; }
+skip() { echo "netns.sh: $*" >&2; exit 77; }
+
+cmd=${1:-}
+[ $# -eq 0 ] || shift
 P=${FP_NETNS_PREFIX:-fp-}
+# up, down, reap and status also take the prefix as an argument
+case "$cmd" in
+    up | down | reap | status) if [ $# -ge 1 ]; then P=$1; shift; fi ;;
+esac
 NS_C="${P}c"
 NS_H1="${P}h1"
 NS_H2="${P}h2"
 NET=10.77.0
 BR=br0
-
-die() { echo "netns.sh: $*" >&2; exit 1; }
-skip() { echo "netns.sh: $*" >&2; exit 77; }
 
 # a prefix becomes part of namespace names: keep it to safe characters
 [[ "$P" =~ ^[A-Za-z0-9_.-]{1,40}$ ]] || die "bad FP_NETNS_PREFIX '$P' (letters, digits, _ . - only)"
@@ -187,8 +194,6 @@ status() {
     done
 }
 
-cmd=${1:-}
-[ $# -eq 0 ] || shift
 case "$cmd" in
     up) up ;;
     down) down ;;
@@ -209,7 +214,7 @@ case "$cmd" in
         exec ip netns exec "$ns" "$@"
         ;;
     *)
-        echo "usage: FP_NETNS_PREFIX=fp- bash tools/netns.sh up|down|reap|status|exec HOST CMD...|addr HOST" >&2
+        echo "usage: bash tools/netns.sh up|down|reap|status [PREFIX] | exec HOST CMD... | addr HOST" >&2
         exit 2
         ;;
 esac
