@@ -32,8 +32,9 @@
 # Knobs: FP_BENCH_QUICK=1 (short run, < ~3 min); REPS (raw UCX, default 3,
 # quick 1); FP_DIST_ONLY="ucx fastpool dask mpi mp" (a subset);
 # FP_DIST_BIN (a dist_fastpool binary to use); FP_NETNS_PREFIX (default
-# fp-); FP_DIST_APPLY_BUSY_POLL=0 (fastpool's apply rows without busy
-# polling; perftest always busy-polls).  The fastpool rows need the
+# fp-); FP_DIST_APPLY_BUSY_POLL=0 (fastpool's apply client without busy
+# polling; perftest always busy-polls); FP_DIST_NODE_BUSY_POLL=1 (the nodes
+# busy-poll too, for every mode: on 2 CPUs that takes time from executors).  The fastpool rows need the
 # distributed layer (fp_node_serve); without it they are skipped with the
 # reason and their targets read NOT MET.  Missing Debian packages are
 # installed (root).  Namespaces and processes are cleaned up on any exit.
@@ -239,7 +240,7 @@ raw_ucx() {
     local t=$1 sh=$2 ch=$3 addr=$4 best_lat="" best_avg="" best_bw="" line v a r nlat nbw
     nlat=$([ "$t" = shm ] && echo 200000 || echo 50000)
     nbw=$([ "$t" = shm ] && echo 2000 || echo 500)
-    if [ "$QUICK" = 1 ]; then nlat=$((nlat / 4)) nbw=$((nbw / 4)); fi
+    if [ "$QUICK" = 1 ]; then nlat=$((nlat / 4)) nbw=$((nbw / 2)); fi
     for ((r = 0; r < REPS; r++)); do
         # Final: iters typical(median) avg overall MB/s(avg) MB/s(overall) msg/s msg/s
         ucx_pair "$t" "$sh" "$ch" "$addr" ucp_am_lat 8 "$nlat"
@@ -270,15 +271,6 @@ raw_ucx() {
     fi
 }
 
-if want ucx; then
-    echo
-    echo "== raw UCX: ucx_perftest -e, ucp_am_lat 8 B and ucp_am_bw 4 MiB, best of $REPS"
-    raw_ucx shm h1 h1 127.0.0.1
-    raw_ucx loopback h1 h1 127.0.0.1
-    raw_ucx veth h1 c "$A_H1"
-    bash "$NETNS" reap
-fi
-
 # ---- fastpool -------------------------------------------------------------------
 # start_node NAME HOST PIN LISTEN EXECUTORS ENV...: a node in the
 # background (PIN: pin it to HOST's CPUs); sets node_addr from its
@@ -288,8 +280,13 @@ start_node() {
     local name=$1 h=$2 pinned=$3 listen=$4 execs=$5 i line pin_w=()
     shift 5
     [ "$pinned" != pin ] || read -r -a pin_w <<<"$(pin "$h")"
+    local cfg=()
+    if [ "${FP_DIST_NODE_BUSY_POLL:-0}" = 1 ]; then
+        printf 'transport = {\n  busy_poll = true;\n};\n' >"$tmp/busy.cfg"
+        cfg=(FP_CONFIG="$tmp/busy.cfg")
+    fi
     "${NX[@]}" "$h" "${pin_w[@]}" env FP_NODE_LISTEN="$listen" \
-        FP_EXECUTORS="$execs" "$@" "$fp_bin" node \
+        FP_EXECUTORS="$execs" "${cfg[@]}" "$@" "$fp_bin" node \
         >"$tmp/logs/$name.out" 2>"$tmp/logs/$name.err" &
     local pid=$!
     bgpids+=("$pid")
@@ -332,27 +329,51 @@ fastpool_rows() {
     run "fastpool_${label}_bw_echo" "$STEP_S" "${c[@]}" "$fp_bin" bw --echo --n 8 --reps 1 --nodes "$one" --label "$label"
 }
 
+# ---- by transport: raw UCX, then fastpool right after it --------------------------
+# (these VMs drift within minutes: a target's two sides are measured
+# back to back)
+fp_on=0
 if want fastpool && [ -n "$fp_bin" ]; then
+    fp_on=1
     echo
-    echo "== fastpool ($fp_bin)"
-    # one host: a node with 2 executors (one per CPU) beside the client
-    if start_node node_shm h1 nopin 127.0.0.1:0 2 FP_TRANSPORT=shm; then
-        fastpool_rows shm h1 "FP_TRANSPORT=shm" "$node_addr" "$node_addr"
-    fi
-    bash "$NETNS" reap
-    if start_node node_loopback h1 nopin 127.0.0.1:0 2 FP_TRANSPORT=tcp UCX_NET_DEVICES=lo; then
-        fastpool_rows loopback h1 "FP_TRANSPORT=tcp UCX_NET_DEVICES=lo" "$node_addr" "$node_addr"
-    fi
-    bash "$NETNS" reap
-    # across hosts: one node of 1 executor in each node host, client in fp-c
-    if start_node node_veth_h1 h1 pin "$A_H1:0" 1 FP_TRANSPORT=tcp UCX_NET_DEVICES=eth0; then
-        n1=$node_addr
-        if start_node node_veth_h2 h2 pin "$A_H2:0" 1 FP_TRANSPORT=tcp UCX_NET_DEVICES=eth0; then
-            fastpool_rows veth c "FP_TRANSPORT=tcp UCX_NET_DEVICES=br0" "$n1,$node_addr" "$n1"
-        fi
-    fi
-    bash "$NETNS" reap
+    echo "fastpool: $fp_bin"
 fi
+echo
+echo "raw UCX: ucx_perftest -e, ucp_am_lat 8 B and ucp_am_bw 4 MiB, best of $REPS"
+for t in shm loopback veth; do
+    echo
+    case "$t" in
+        shm) echo "== shm: one host (fp-h1); fastpool: client + a node of 2 executors, FP_TRANSPORT=shm" ;;
+        loopback) echo "== loopback: one host (fp-h1); TCP on 127.0.0.1" ;;
+        veth) echo "== veth: client in fp-c; fastpool: a node of 1 executor in fp-h1 and in fp-h2; TCP over veth" ;;
+    esac
+    if want ucx; then
+        case "$t" in
+            veth) raw_ucx veth h1 c "$A_H1" ;;
+            *) raw_ucx "$t" h1 h1 127.0.0.1 ;;
+        esac
+        bash "$NETNS" reap
+    fi
+    [ "$fp_on" = 1 ] || continue
+    case "$t" in
+        shm)
+            if start_node node_shm h1 nopin 127.0.0.1:0 2 FP_TRANSPORT=shm; then
+                fastpool_rows shm h1 "FP_TRANSPORT=shm" "$node_addr" "$node_addr"
+            fi ;;
+        loopback)
+            if start_node node_loopback h1 nopin 127.0.0.1:0 2 FP_TRANSPORT=tcp UCX_NET_DEVICES=lo; then
+                fastpool_rows loopback h1 "FP_TRANSPORT=tcp UCX_NET_DEVICES=lo" "$node_addr" "$node_addr"
+            fi ;;
+        veth)
+            if start_node node_veth_h1 h1 pin "$A_H1:0" 1 FP_TRANSPORT=tcp UCX_NET_DEVICES=eth0; then
+                n1=$node_addr
+                if start_node node_veth_h2 h2 pin "$A_H2:0" 1 FP_TRANSPORT=tcp UCX_NET_DEVICES=eth0; then
+                    fastpool_rows veth c "FP_TRANSPORT=tcp UCX_NET_DEVICES=br0" "$n1,$node_addr" "$n1"
+                fi
+            fi ;;
+    esac
+    bash "$NETNS" reap
+done
 
 # ---- Dask distributed -------------------------------------------------------------
 if want dask; then
