@@ -93,9 +93,10 @@ kill_ours() {
         if [ "$ppid" = "$$" ]; then kill "-$1" "$pid" 2>/dev/null || true; fi
     done
 }
+own_hosts=0   # 1 once this run holds the namespace set's lock
 cleanup() {
     kill_ours TERM
-    bash "$NETNS" down >/dev/null 2>&1 || true
+    if [ "$own_hosts" = 1 ]; then bash "$NETNS" down >/dev/null 2>&1 || true; fi
     kill_ours KILL
     if [ -d "$tmp/logs" ] && [ -d "$OUT" ]; then
         { rm -rf "$OUT/logs"; cp -r "$tmp/logs" "$OUT/logs"; } 2>/dev/null || true
@@ -146,6 +147,13 @@ find_fastpool() {
 want fastpool && find_fastpool
 
 # ---- hosts ----------------------------------------------------------------------
+# one run per namespace set: `up` would remove another run's hosts
+exec 8>"/tmp/fp-dist-${FP_NETNS_PREFIX}lock"
+if ! flock -n 8; then
+    echo "compare.sh: another run is using the ${FP_NETNS_PREFIX}* hosts (set FP_NETNS_PREFIX for a second set)" >&2
+    exit 1
+fi
+own_hosts=1
 rc=0
 bash "$NETNS" up || rc=$?
 if [ "$rc" -ne 0 ]; then
@@ -338,9 +346,12 @@ if want fastpool && [ -n "$fp_bin" ]; then
     echo
     echo "fastpool: $fp_bin"
 fi
-echo
-echo "raw UCX: ucx_perftest -e, ucp_am_lat 8 B and ucp_am_bw 4 MiB, best of $REPS"
+if want ucx; then
+    echo
+    echo "raw UCX: ucx_perftest -e, ucp_am_lat 8 B and ucp_am_bw 4 MiB, best of $REPS"
+fi
 for t in shm loopback veth; do
+    want ucx || [ "$fp_on" = 1 ] || break
     echo
     case "$t" in
         shm) echo "== shm: one host (fp-h1); fastpool: client + a node of 2 executors, FP_TRANSPORT=shm" ;;
@@ -438,6 +449,7 @@ fi
 # ---- report -------------------------------------------------------------------------
 echo
 cp "$results" "$OUT/results.txt"
+notes+=("INFO load average at the start $load, at the end $(cut -d' ' -f1 /proc/loadavg) ($(nproc) CPUs; other work on the machine lowers every figure)")
 printf '%s\n' "${notes[@]}" >"$tmp/notes.txt"
 "$PY" "$here/report.py" "$OUT" "$tmp/notes.txt" "$([ -n "$fp_bin" ] && echo yes || echo "${fp_why:-not selected}")"
 if command -v gnuplot >/dev/null && [ -s "$OUT/metg.dat" ]; then
