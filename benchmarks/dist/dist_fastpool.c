@@ -277,7 +277,11 @@ static void parse(int argc, char **argv, opts_t *o)
     o->budget = 1.0;
     o->size = (size_t)4 << 20;
     if (argc < 2) {
-        usage();
+        if (getenv("FP_NODE_LISTEN") == NULL) {
+            usage();
+        }
+        o->mode = "node"; /* started as a node with no arguments */
+        return;
     }
     o->mode = argv[1];
     for (int i = 2; i < argc; i++) {
