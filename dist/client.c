@@ -28,6 +28,10 @@ static void free_on_send(void *ud, fp_status_t st)
 #define CREDITS_PER_EXECUTOR 2
 #define BATCH_CAP (256u << 10)   /* task batch buffer */
 #define RECORD_MAX_ELEMS (1u << 20)
+/* The shortest a record should take (send to result), like the local
+ * chunk target but longer: a record costs a few thread hand-offs on each
+ * side (tens of us of CPU on a small VM), which 1 ms keeps under a few %. */
+#define REMOTE_TARGET_S 1e-3
 #define MAX_NAMES FP__WIRE_MAX_NAMES
 
 typedef struct dnode dnode_t;
@@ -499,14 +503,14 @@ static void rec_complete(fp__dpool_t *dp, drec_t *r)
         r->apply_buf = NULL;
     }
     if (done > 0 && !r->cancel_sent && !n->local) {
-        /* records aim at max(100 us, 4 x the node's round trip): the
-         * quickest record seen bounds the round trip from above */
+        /* records aim at max(REMOTE_TARGET_S, 4 x the node's round trip):
+         * the quickest record seen bounds the round trip from above */
         if (took < n->rtt || n->rtt == 0)
             n->rtt = took;
         double target = 4 * n->rtt;
-        n->sizer.target = target < FP__CHUNK_TARGET_S ? FP__CHUNK_TARGET_S
-                          : target > 20e-3            ? 20e-3
-                                                      : target;
+        n->sizer.target = target < REMOTE_TARGET_S ? REMOTE_TARGET_S
+                          : target > 20e-3         ? 20e-3
+                                                   : target;
         fp__chunker_observe(&n->sizer, r->count, took);
     } else if (done > 0 && !r->cancel_sent) {
         fp__chunker_observe(&n->sizer, r->count, took);
@@ -1810,7 +1814,7 @@ static dnode_t *node_new(fp__dpool_t *dp, const char *address, fp_error_t *err)
     snprintf(n->address, sizeof(n->address), "%s", address);
     n->state = N_CONNECTING;
     /* records aim at max(100 us, the round trip): start at one element */
-    fp__chunker_init(&n->sizer, 2e-3, 1, 1, RECORD_MAX_ELEMS);
+    fp__chunker_init(&n->sizer, REMOTE_TARGET_S, 1, 1, RECORD_MAX_ELEMS);
     return n;
 }
 

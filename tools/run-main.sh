@@ -1,7 +1,14 @@
 #!/usr/bin/env bash
-# The main job: install what is missing, build (Release), and map a function
-# over a million inputs on the embedded default pool (this machine's cores),
-# printing the result check and the throughput.
+# The main job: install what is missing, build (Release), then map a function
+# over a million inputs
+#   1. on the embedded default pool (this machine's cores), and
+#   2. the same map on two nodes in network namespaces of this machine
+#      (tools/netns.sh: the client in one, a node in each of two others,
+#      joined by veth pairs; TCP), each node the very same program started
+#      with FP_NODE_LISTEN (its task is compiled in: nothing to ship),
+# printing the result check and the throughput of each.
+# Without permission for network namespaces, step 2 runs its two nodes on
+# this host over TCP on loopback instead, and says so.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -9,7 +16,51 @@ bash tools/deps.sh
 BUILD=${BUILD:-build}
 cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DFP_BUILD_TESTS=OFF \
       -DFP_BUILD_BENCHMARKS=OFF >/dev/null
-cmake --build "$BUILD" -j"$(nproc)" --target fastpool-map-demo
+cmake --build "$BUILD" -j"$(nproc)" --target fastpool-map-demo fastpool-worker
+demo=$(cd "$BUILD/tools" && pwd)/fastpool-map-demo
+N=${FP_MAIN_N:-1000000}
 
 echo "== local pool (embedded default) =="
-"$BUILD/tools/fastpool-map-demo" -n 1000000
+"$demo" -n "$N"
+
+echo
+tmp=$(mktemp -d)
+prefix=fpmain$$-
+pids=()
+cleanup() {
+    for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+    for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+    bash tools/netns.sh down "$prefix" >/dev/null 2>&1 || true
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+head -c 32 /dev/urandom > "$tmp/secret"
+chmod 600 "$tmp/secret"
+export FP_SECRET_FILE=$tmp/secret FP_TRANSPORT=tcp
+
+# start_node WHERE... : run the demo as a node, echo the address it bound
+start_node() {
+    local out=$tmp/node.${#pids[@]}
+    "$@" > "$out" 2> "$out.err" &
+    pids+=($!)
+    for _ in $(seq 1 200); do
+        if grep -q '^LISTENING ' "$out" 2>/dev/null; then
+            awk '/^LISTENING /{print $2; exit}' "$out"; return 0
+        fi
+        kill -0 "${pids[-1]}" 2>/dev/null || break
+        sleep 0.05
+    done
+    echo "a node did not start:" >&2; cat "$out.err" >&2; return 1
+}
+
+if bash tools/netns.sh up "$prefix" >/dev/null 2>"$tmp/ns.err"; then
+    echo "== the same map on two nodes in network namespaces (TCP over veth) =="
+    a1=$(start_node ip netns exec "${prefix}h1" env FP_NODE_LISTEN=10.77.0.1:0 FP_EXECUTORS=1 "$demo")
+    a2=$(start_node ip netns exec "${prefix}h2" env FP_NODE_LISTEN=10.77.0.2:0 FP_EXECUTORS=1 "$demo")
+    ip netns exec "${prefix}c" "$demo" -n "$N" --nodes "$a1,$a2"
+else
+    echo "== the same map on two nodes on this host (TCP on loopback; no network namespaces here: $(head -c 200 "$tmp/ns.err")) =="
+    a1=$(start_node env FP_NODE_LISTEN=127.0.0.1:0 FP_EXECUTORS=1 "$demo")
+    a2=$(start_node env FP_NODE_LISTEN=127.0.0.1:0 FP_EXECUTORS=1 "$demo")
+    "$demo" -n "$N" --nodes "$a1,$a2"
+fi
