@@ -92,6 +92,8 @@ struct dnode {
     fp_status_t status;
     bool hook_error;    /* reason is a worker-class hook's own message */
     bool not_needed;    /* the pool's executors were all placed before it */
+    bool link_first;    /* added to a running pool: linked by the progress
+                           thread */
     unsigned hook_index;
     unsigned executors, cores, gpus, index_base, want;
     unsigned credits, inflight;
@@ -1162,12 +1164,12 @@ static void h_ready(void *arg, fp__tp_conn_t *conn)
         fp__tp_close(conn, FP_ERR_PROTOCOL, "the peer is not a node");
         return;
     }
+    unsigned has = fp__tp_conn_peer_executors(conn);
+    pthread_mutex_lock(&dp->lock); /* fp_pool_nodes reads these */
     fp__node_id_parse(fp__tp_conn_peer_id(conn), n->host, sizeof(n->host),
                       &n->cores, &n->gpus);
     snprintf(n->transports, sizeof(n->transports), "%s",
              fp__tp_conn_transports(conn));
-    unsigned has = fp__tp_conn_peer_executors(conn);
-    pthread_mutex_lock(&dp->lock);
     unsigned want = has;
     if (dp->executors_budget > 0) {
         unsigned used = dp->next_index;
@@ -1176,11 +1178,11 @@ static void h_ready(void *arg, fp__tp_conn_t *conn)
     }
     if (want == 0) {
         n->not_needed = true;
-        pthread_mutex_unlock(&dp->lock);
         n->status = FP_OK;
         snprintf(n->reason, sizeof(n->reason),
                  "not needed: the pool's %u executors are already placed",
                  dp->executors_budget);
+        pthread_mutex_unlock(&dp->lock);
         fp__tp_goodbye(conn);
         fp__tp_close(conn, FP_OK, n->reason);
         return;
@@ -1750,9 +1752,16 @@ static const fp__remote_ops_t remote_ops = {
 
 /* ---- creating, adding nodes ------------------------------------------------ */
 
+static void link_node(fp__dpool_t *dp, dnode_t *n);
+
 static void connect_closure(void *arg)
 {
     dnode_t *n = arg;
+    if (n->link_first) {
+        pthread_mutex_lock(&n->dp->lock);
+        link_node(n->dp, n);
+        pthread_mutex_unlock(&n->dp->lock);
+    }
     fp__tp_conn_t *conn = NULL;
     fp_status_t st = fp__tp_connect(n->dp->tp, n->ip, n->port, &conn);
     if (st != FP_OK) {
@@ -2011,11 +2020,9 @@ fp_status_t fp__dpool_add_node(fp_pool_t *pool, const char *address,
     unsigned budget = dp->executors_budget;
     dp->executors_budget = 0;
     pthread_mutex_unlock(&dp->lock);
-    /* linking happens on the progress thread's view too: link first, the
-     * pump ignores nodes that are not up */
-    pthread_mutex_lock(&dp->lock);
-    link_node(dp, n);
-    pthread_mutex_unlock(&dp->lock);
+    /* the progress thread walks the node list without a lock: the new
+     * node is linked there (connect_closure), before it connects */
+    n->link_first = true;
     fp_status_t st = connect_and_wait(dp, &n, 1, err);
     pthread_mutex_lock(&dp->lock);
     dp->executors_budget = budget;

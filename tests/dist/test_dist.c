@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -236,6 +237,8 @@ static void node_start_as(node_t *n, int i, unsigned executors,
     pid_t pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
+        /* a node must not outlive the test (it holds ctest's stderr) */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
         dup2(pfd[1], 1);
         close(pfd[0]);
         close(pfd[1]);
@@ -925,9 +928,15 @@ static void test_imap_memory(void **state)
            m, (cpeak - c0) / 1024, (npeak[0] - n0[0]) / 1024,
            (npeak[1] - n0[1]) / 1024);
     (void)peak_kib;
-    assert_true(cpeak - c0 < 64 * 1024);
-    assert_true(npeak[0] - n0[0] < 64 * 1024);
-    assert_true(npeak[1] - n0[1] < 64 * 1024);
+    if (FP_TEST_SANITIZED) {
+        /* ASan keeps freed blocks in quarantine (256 MiB by default) and
+         * TSan shadows memory: resident size says nothing about the bound */
+        printf("imap memory: not checked under a sanitizer\n");
+    } else {
+        assert_true(cpeak - c0 < 64 * 1024);
+        assert_true(npeak[0] - n0[0] < 64 * 1024);
+        assert_true(npeak[1] - n0[1] < 64 * 1024);
+    }
     assert_ok(fp_pool_destroy(pool));
     node_stop(&n[0]);
     node_stop(&n[1]);
