@@ -24,6 +24,14 @@
 #             ucp_am_lat one-way (median)
 #   bw        map over 4 MiB inputs (input bytes moved to the node per s),
 #             against raw UCX ucp_am_bw at 4 MiB
+#   idle      (veth, fastpool) CPU over 10 s of an idle client holding a pool
+#             over the two connected nodes (getrusage, the client's own) and
+#             of each idle node (utime + stime from /proc/PID/stat over the
+#             same window), in % of a core
+#   imapmem   (veth, fastpool) imap_unordered of 1 GiB of 1 MiB results
+#             (256 MiB quick) from the two nodes: peak VmRSS growth of the
+#             client (its own samples every 16 results) and of each node
+#             (/proc/PID/status every 0.2 s, and VmHWM reset just before)
 # Prints the CPU model, a table by transport and system, and one line per
 # target:  TARGET name value=... goal=... MET|NOT MET.  Writes results.txt,
 # results.csv, metg.dat, table.txt, targets.txt, throughput.png and logs/
@@ -283,7 +291,27 @@ raw_ucx() {
 # start_node NAME HOST PIN LISTEN EXECUTORS ENV...: a node in the
 # background (PIN: pin it to HOST's CPUs); sets node_addr from its
 # "LISTENING ADDR:PORT" line, or returns 1
-node_addr=""
+node_addr="" node_pid=""
+fp_exe=""   # the binary's real path (what /proc/PID/exe of a node reads)
+# fp_proc PID: the process PID became, or its descendant, that runs
+# $fp_bin (netns.sh exec, ip netns exec, unshare's sh, taskset and env all
+# exec, so normally PID itself; otherwise an only child is followed);
+# empty when none is
+fp_proc() {
+    local pid=$1 i kids
+    for i in 1 2 3 4 5 6 7 8; do
+        [ -e "/proc/$pid" ] || return 0
+        if [ "$(readlink "/proc/$pid/exe" 2>/dev/null)" = "$fp_exe" ]; then
+            echo "$pid"
+            return 0
+        fi
+        read -r -a kids <<<"$(cat "/proc/$pid"/task/*/children 2>/dev/null | tr '\n' ' ')"
+        [ "${#kids[@]}" -eq 1 ] || return 0
+        pid=${kids[0]}
+        : "$i"
+    done
+}
+# start_node ... also sets node_pid: the node's own process (fp_proc)
 start_node() {
     local name=$1 h=$2 pinned=$3 listen=$4 execs=$5 i line pin_w=()
     shift 5
@@ -298,12 +326,18 @@ start_node() {
         >"$tmp/logs/$name.out" 2>"$tmp/logs/$name.err" &
     local pid=$!
     bgpids+=("$pid")
-    node_addr=""
+    node_addr="" node_pid=""
     for i in $(seq 200); do
         line=$(head -n1 "$tmp/logs/$name.out" 2>/dev/null || true)
         if [[ "$line" == LISTENING\ * ]]; then
             node_addr=${line#LISTENING }
-            echo "  $name ($h) listening on $node_addr"
+            node_pid=$(fp_proc "$pid")
+            echo "  $name ($h) listening on $node_addr (pid ${node_pid:-?})"
+            if [ -z "$node_pid" ]; then
+                notes+=("NOTE $name: no process running $fp_bin at or below pid $pid (its CPU and memory are not measured)")
+            elif [ "$node_pid" != "$pid" ]; then
+                notes+=("NOTE $name: the node is pid $node_pid, below the started pid $pid")
+            fi
             return 0
         fi
         kill -0 "$pid" 2>/dev/null || break
@@ -337,12 +371,137 @@ fastpool_rows() {
     run "fastpool_${label}_bw_echo" "$STEP_S" "${c[@]}" "$fp_bin" bw --echo --n 8 --reps 1 --nodes "$one" --label "$label"
 }
 
+# /proc readings of a node process (empty when it is gone)
+proc_ticks() { # utime + stime, clock ticks (fields 14, 15 of stat; the
+               # name in parentheses may hold spaces, so cut after it)
+    sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | awk '{ print $12 + $13 }'
+}
+proc_kib() { # FIELD PID: VmRSS / VmHWM in KiB
+    awk -v f="$1:" '$1 == f { print $2 }' "/proc/$2/status" 2>/dev/null
+}
+# fastpool_bg NAME CMD...: CMD in the background into logs/NAME.log (under
+# timeout STEP_S); sets bg_pid
+bg_pid=""
+fastpool_bg() {
+    local name=$1
+    shift
+    timeout --kill-after=10 "$STEP_S" "$@" >"$tmp/logs/$name.log" 2>&1 &
+    bg_pid=$!
+    bgpids+=("$bg_pid")
+}
+alive() { # PID: running (not gone, not a zombie)
+    local st
+    st=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1) || return 1
+    [ -n "$st" ] && [ "$st" != Z ]
+}
+# fastpool_end NAME PID: wait for it; its RESULT lines into the results;
+# a failure noted
+fastpool_end() {
+    local name=$1 rc=0
+    wait "$2" || rc=$?
+    grep -E '^RESULT ' "$tmp/logs/$name.log" | tee -a "$results" |
+        sed 's/ msgs_sent=.*//; s/^/  /' || true
+    if [ "$rc" -ne 0 ]; then
+        notes+=("FAIL $name: exit $rc$([ "$rc" = 124 ] && echo " (timed out after $STEP_S s)") (see logs/$name.log: $(tail -n 2 "$tmp/logs/$name.log" | tr '\n' ' ' | cut -c1-200))")
+        echo "  $name FAILED (exit $rc; logs/$name.log)"
+    fi
+    return "$rc"
+}
+# wait_line FILE PATTERN PID: until a line of FILE matches PATTERN (0) or
+# PID has ended (1); polls every 20 ms
+wait_line() {
+    while ! grep -q "$2" "$1" 2>/dev/null; do
+        alive "$3" || { grep -q "$2" "$1" 2>/dev/null; return; }
+        sleep 0.02
+    done
+}
+
+# fastpool_idle "ENV..." NODES H1_PID H2_PID: the client idle for IDLE_S s
+# holding a pool over both nodes (its own getrusage), and each node's
+# utime + stime over the same window (from the client's IDLE_START line to
+# its IDLE_END line, read here): RESULT mode=idle (the client's) and
+# mode=idle_node_h1 / _h2
+IDLE_S=10
+fastpool_idle() {
+    local e all=$2 p1=$3 p2=$4 name=fastpool_veth_idle log hz t0 t1 k10 k20 k11 k21 h p k0 k1
+    read -r -a e <<<"$1"
+    log="$tmp/logs/$name.log"
+    hz=$(getconf CLK_TCK)
+    fastpool_bg "$name" "${NX[@]}" c env "${e[@]}" "$fp_bin" idle --seconds "$IDLE_S" \
+        --nodes "$all" --label veth
+    local cpid=$bg_pid
+    if wait_line "$log" '^IDLE_START' "$cpid"; then
+        t0=$(date +%s.%N); k10=$(proc_ticks "$p1"); k20=$(proc_ticks "$p2")
+        # the window is IDLE_S long: look for its end only near it
+        sleep "$(awk -v s="$IDLE_S" 'BEGIN { print (s > 0.5 ? s - 0.5 : 0) }')"
+        if wait_line "$log" '^IDLE_END' "$cpid"; then
+            t1=$(date +%s.%N); k11=$(proc_ticks "$p1"); k21=$(proc_ticks "$p2")
+            for h in h1 h2; do
+                if [ "$h" = h1 ]; then p=$p1 k0=$k10 k1=$k11; else p=$p2 k0=$k20 k1=$k21; fi
+                if [ -n "$k0" ] && [ -n "$k1" ]; then
+                    awk -v h="$h" -v p="$p" -v a="$k0" -v b="$k1" -v hz="$hz" -v t0="$t0" -v t1="$t1" 'BEGIN {
+                        printf "RESULT system=fastpool mode=idle_node_%s transport=veth pid=%s seconds=%.3f ticks=%d clk_tck=%d cpu_pct=%.4f\n",
+                            h, p, t1 - t0, b - a, hz, (b - a) / hz / (t1 - t0) * 100 }' |
+                        tee -a "$results" | sed 's/^/  /'
+                else
+                    notes+=("FAIL idle: node in fp-$h (pid ${p:-?}) not readable in /proc")
+                fi
+            done
+        fi
+    fi
+    fastpool_end "$name" "$cpid" || true
+}
+
+# fastpool_imapmem "ENV..." NODES H1_PID H2_PID: the client takes IMAP_MIB
+# results of 1 MiB through imap_unordered from both nodes (its own VmRSS
+# growth, RESULT mode=imapmem); here each node's VmRSS every 0.2 s during
+# the run, against its value just before, and its VmHWM (reset to VmRSS
+# just before, through /proc/PID/clear_refs, where the kernel allows):
+# RESULT mode=imapmem_node_h1 / _h2
+fastpool_imapmem() {
+    local e all=$2 p1=$3 p2=$4 name=fastpool_veth_imapmem r10 r20 pk1 pk2 n=0 r h p r0 pk ok hwm hwm_ok=()
+    read -r -a e <<<"$1"
+    for p in "$p1" "$p2"; do
+        if [ -n "$p" ] && echo 5 >"/proc/$p/clear_refs" 2>/dev/null; then hwm_ok+=(1); else hwm_ok+=(0); fi
+    done
+    r10=$(proc_kib VmRSS "$p1"); r20=$(proc_kib VmRSS "$p2")
+    pk1=$r10 pk2=$r20
+    fastpool_bg "$name" "${NX[@]}" c env "${e[@]}" "$fp_bin" imapmem --mib "$IMAP_MIB" \
+        --nodes "$all" --label veth
+    local cpid=$bg_pid
+    while alive "$cpid"; do
+        r=$(proc_kib VmRSS "$p1"); [ -z "$r" ] || [ -z "$pk1" ] || [ "$r" -le "$pk1" ] || pk1=$r
+        r=$(proc_kib VmRSS "$p2"); [ -z "$r" ] || [ -z "$pk2" ] || [ "$r" -le "$pk2" ] || pk2=$r
+        n=$((n + 1))
+        sleep 0.2
+    done
+    r=$(proc_kib VmRSS "$p1"); [ -z "$r" ] || [ -z "$pk1" ] || [ "$r" -le "$pk1" ] || pk1=$r
+    r=$(proc_kib VmRSS "$p2"); [ -z "$r" ] || [ -z "$pk2" ] || [ "$r" -le "$pk2" ] || pk2=$r
+    fastpool_end "$name" "$cpid" || true
+    for h in h1 h2; do
+        if [ "$h" = h1 ]; then p=$p1 r0=$r10 pk=$pk1 ok=${hwm_ok[0]}; else p=$p2 r0=$r20 pk=$pk2 ok=${hwm_ok[1]}; fi
+        if [ -z "$r0" ] || [ -z "$pk" ]; then
+            notes+=("FAIL imapmem: node in fp-$h (pid ${p:-?}) not readable in /proc")
+            continue
+        fi
+        hwm=$([ "$ok" = 1 ] && proc_kib VmHWM "$p" || true)
+        awk -v h="$h" -v p="$p" -v r0="$r0" -v pk="$pk" -v hwm="${hwm:-}" -v n="$n" 'BEGIN {
+            printf "RESULT system=fastpool mode=imapmem_node_%s transport=veth pid=%s samples=%d rss_before_mib=%.2f rss_peak_mib=%.2f peak_growth_mib=%.2f hwm_growth_mib=%s\n",
+                h, p, n + 1, r0 / 1024, pk / 1024, (pk - r0) / 1024,
+                hwm == "" ? "nan" : sprintf("%.2f", (hwm - r0) / 1024) }' |
+            tee -a "$results" | sed 's/^/  /'
+    done
+}
+
 # ---- by transport: raw UCX, then fastpool right after it --------------------------
 # (these VMs drift within minutes: a target's two sides are measured
 # back to back)
 fp_on=0
+IMAP_MIB=$([ "$QUICK" = 1 ] && echo 256 || echo 1024)
+export FP_DIST_IMAP_MIB=$IMAP_MIB   # for report.py
 if want fastpool && [ -n "$fp_bin" ]; then
     fp_on=1
+    fp_exe=$(readlink -f "$fp_bin")
     echo
     echo "fastpool: $fp_bin"
 fi
@@ -377,9 +536,13 @@ for t in shm loopback veth; do
             fi ;;
         veth)
             if start_node node_veth_h1 h1 pin "$A_H1:0" 1 FP_TRANSPORT=tcp UCX_NET_DEVICES=eth0; then
-                n1=$node_addr
+                n1=$node_addr np1=$node_pid
                 if start_node node_veth_h2 h2 pin "$A_H2:0" 1 FP_TRANSPORT=tcp UCX_NET_DEVICES=eth0; then
                     fastpool_rows veth c "FP_TRANSPORT=tcp UCX_NET_DEVICES=br0" "$n1,$node_addr" "$n1"
+                    echo "  idle: the client holds a pool over both nodes for $IDLE_S s"
+                    fastpool_idle "FP_TRANSPORT=tcp UCX_NET_DEVICES=br0" "$n1,$node_addr" "$np1" "$node_pid"
+                    echo "  imapmem: $IMAP_MIB results of 1 MiB through imap_unordered from both nodes"
+                    fastpool_imapmem "FP_TRANSPORT=tcp UCX_NET_DEVICES=br0" "$n1,$node_addr" "$np1" "$node_pid"
                 fi
             fi ;;
     esac

@@ -26,6 +26,21 @@
  *          input bytes moved to the nodes per second (GB/s = 1e9 B/s); the
  *          task returns a sparse checksum, or with --echo the whole buffer
  *          (then the results come back the same size)
+ *   idle   waits until every node is up, runs one tiny map (warm
+ *          connections), prints "IDLE_START", sleeps --seconds S (10) and
+ *          prints its own CPU over that window (getrusage RUSAGE_SELF,
+ *          user + sys, over the monotonic wall) as % of one core, then
+ *          "IDLE_END", and holds the pool --hold S (1) more seconds before
+ *          destroying it (so that whoever samples the nodes' CPU over the
+ *          same window, between the two lines, sees them idle)
+ *   imapmem
+ *          fp_imap_unordered of --mib M (1024) elements, input an 8-byte
+ *          index, result 1 MiB filled with a pattern of the index (checked
+ *          at a few places of each); own VmRSS (/proc/self/status) before
+ *          the iterator and every 16 results: the peak growth in MiB
+ *          (peak_growth_mib), and the growth of the kernel's high-water
+ *          mark VmHWM, reset to the baseline first (hwm_growth_mib; nan
+ *          where /proc/self/clear_refs cannot reset it)
  *
  * --nodes: the pool's nodes (fp_pool_params_t.nodes); without it FP_NODES,
  * else a local pool.  The transport is FP_TRANSPORT's; the secret
@@ -44,6 +59,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #include "fastpool/fastpool.h"
@@ -233,6 +249,35 @@ static fp_status_t dist_echo(fp_task_t *task, const fp_cbuf_t *args,
 }
 FP_TASK_REGISTER(dist_echo)
 
+/* The pattern of imapmem's results: word w of element `idx`. */
+static inline uint64_t fill_word(uint64_t idx, uint64_t w)
+{
+    return (idx * UINT64_C(0x9e3779b97f4a7c15)) ^ (w * UINT64_C(0xff51afd7ed558ccd)) ^ w;
+}
+
+/* fill: an 8-byte index in, its result slot (1 MiB in imapmem) filled with
+ * fill_word(index, 0..), every word written (every page real) */
+static fp_status_t dist_fill(fp_task_t *task, const fp_cbuf_t *args,
+                             size_t nargs, fp_buf_t *out)
+{
+    if (nargs != 1 || args[0].size != 8) {
+        return fp_task_error(task, FP_ERR_INVALID, "dist_fill wants 8 bytes");
+    }
+    if (out->data == NULL || out->size < 8) {
+        return fp_task_error(task, FP_ERR_INVALID, "dist_fill wants a result slot");
+    }
+    uint64_t idx;
+    memcpy(&idx, args[0].data, 8);
+    unsigned char *o = out->data;
+    const size_t words = out->size / 8;
+    for (size_t w = 0; w < words; w++) {
+        const uint64_t x = fill_word(idx, w);
+        memcpy(o + w * 8, &x, 8);
+    }
+    return FP_OK;
+}
+FP_TASK_REGISTER(dist_fill)
+
 /* ---- options ----------------------------------------------------------- */
 
 typedef struct opts {
@@ -247,14 +292,17 @@ typedef struct opts {
     double budget;       /* metg: seconds of ideal work per point */
     size_t size;         /* bw: bytes per element */
     int echo;
+    double seconds;      /* idle: the window */
+    double hold;         /* idle: seconds held after it */
+    long mib;            /* imapmem: results of 1 MiB */
 } opts_t;
 
 static void usage(void)
 {
     fprintf(stderr,
-            "usage: dist_fastpool empty|metg|apply|bw|node [--nodes H:P,H:P] [--n N]\n"
-            "         [--reps R] [--label TRANSPORT] [--quick] [--budget S]\n"
-            "         [--size BYTES] [--echo]\n"
+            "usage: dist_fastpool empty|metg|apply|bw|idle|imapmem|node [--nodes H:P,H:P]\n"
+            "         [--n N] [--reps R] [--label TRANSPORT] [--quick] [--budget S]\n"
+            "         [--size BYTES] [--echo] [--seconds S] [--hold S] [--mib M]\n"
             "  (with FP_NODE_LISTEN=ADDR:PORT set it serves as a node instead)\n");
     exit(2);
 }
@@ -276,6 +324,9 @@ static void parse(int argc, char **argv, opts_t *o)
     o->label = "local";
     o->budget = 1.0;
     o->size = (size_t)4 << 20;
+    o->seconds = 10;
+    o->hold = 1;
+    o->mib = 1024;
     if (argc < 2) {
         if (getenv("FP_NODE_LISTEN") == NULL) {
             usage();
@@ -299,6 +350,12 @@ static void parse(int argc, char **argv, opts_t *o)
             o->budget = atof(argv[++i]);
         } else if (strcmp(a, "--size") == 0 && has) {
             o->size = (size_t)arg_long(argv[++i]);
+        } else if (strcmp(a, "--seconds") == 0 && has) {
+            o->seconds = atof(argv[++i]);
+        } else if (strcmp(a, "--hold") == 0 && has) {
+            o->hold = atof(argv[++i]);
+        } else if (strcmp(a, "--mib") == 0 && has) {
+            o->mib = arg_long(argv[++i]);
         } else if (strcmp(a, "--quick") == 0) {
             o->quick = 1;
         } else if (strcmp(a, "--echo") == 0) {
@@ -318,7 +375,8 @@ static void parse(int argc, char **argv, opts_t *o)
             o->nodes[o->nnodes++] = t;
         }
     }
-    if (o->budget <= 0 || o->size < 8) {
+    if (o->budget <= 0 || o->size < 8 || !(o->seconds > 0) || !(o->hold >= 0) ||
+        o->mib < 1) {
         usage();
     }
 }
@@ -659,6 +717,196 @@ static void mode_bw(fp_pool_t *pool, const opts_t *o)
     free(want);
 }
 
+/* sleep `s` seconds, whatever signals interrupt */
+static void sleep_s(double s)
+{
+    struct timespec ts;
+    ts.tv_sec = (time_t)s;
+    ts.tv_nsec = (long)((s - (double)ts.tv_sec) * 1e9);
+    while (nanosleep(&ts, &ts) != 0) {
+    }
+}
+
+static double rusage_cpu_s(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec * 1e-6 +
+           (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec * 1e-6;
+}
+
+/* nodes of the pool (not "local") and how many of them are up */
+static void count_nodes(fp_pool_t *pool, size_t *nodes, size_t *up)
+{
+    fp_node_info_t info[64];
+    size_t count = 0;
+    *nodes = *up = 0;
+    if (fp_pool_nodes(pool, info, 64, &count) != FP_OK) {
+        return;
+    }
+    for (size_t i = 0; i < count && i < 64; i++) {
+        if (strcmp(info[i].address, "local") != 0) {
+            (*nodes)++;
+            *up += info[i].state == FP_NODE_UP;
+        }
+    }
+}
+
+static void mode_idle(fp_pool_t *pool, const opts_t *o)
+{
+    /* every node given up (the pool is created with them connected; this
+     * only makes sure), at most 30 s */
+    size_t nodes = 0, up = 0;
+    for (int i = 0; i < 3000; i++) {
+        count_nodes(pool, &nodes, &up);
+        if (up == o->nnodes) {
+            break;
+        }
+        sleep_s(0.01);
+    }
+    if (up != o->nnodes) {
+        fprintf(stderr, "dist_fastpool: idle: %zu of %zu nodes up\n", up, o->nnodes);
+        exit(1);
+    }
+    /* one tiny map, one element per executor and some, so that every
+     * connection has carried work */
+    enum { TINY = 64 };
+    uint64_t in[TINY], out[TINY];
+    for (size_t i = 0; i < TINY; i++) {
+        in[i] = i + 1;
+    }
+    (void)time_empty(pool, in, out, TINY);
+    printf("IDLE_START seconds=%g\n", o->seconds);
+    fflush(stdout);
+    const double c0 = rusage_cpu_s();
+    const double t0 = now_s();
+    sleep_s(o->seconds);
+    const double c1 = rusage_cpu_s();
+    const double t1 = now_s();
+    const double pct = (c1 - c0) / (t1 - t0) * 100.0;
+    result("idle", "seconds=%.6f cpu_s=%.6f cpu_pct=%.4f nodes_up=%zu executors=%u",
+           t1 - t0, c1 - c0, pct, up, fp_pool_size(pool));
+    printf("IDLE_END\n");
+    fflush(stdout);
+    sleep_s(o->hold);
+}
+
+/* a field of /proc/self/status in KiB ("VmRSS:", "VmHWM:"); -1 if unknown */
+static long status_kib(const char *field)
+{
+    const size_t len = strlen(field);
+    FILE *f = fopen("/proc/self/status", "r");
+    if (f == NULL) {
+        return -1;
+    }
+    char line[256];
+    long kib = -1;
+    while (fgets(line, sizeof line, f) != NULL) {
+        if (strncmp(line, field, len) == 0) {
+            kib = strtol(line + len, NULL, 10);
+            break;
+        }
+    }
+    fclose(f);
+    return kib;
+}
+
+static long rss_kib(void)
+{
+    return status_kib("VmRSS:");
+}
+
+/* reset VmHWM to the current VmRSS (Linux >= 4.0); 0 on success */
+static int reset_hwm(void)
+{
+    FILE *f = fopen("/proc/self/clear_refs", "w");
+    if (f == NULL) {
+        return -1;
+    }
+    const int bad = fputs("5", f) < 0;
+    return (fclose(f) != 0 || bad) ? -1 : 0;
+}
+
+static void mode_imapmem(fp_pool_t *pool, const opts_t *o)
+{
+    const size_t n = (size_t)o->mib;
+    const size_t res = (size_t)1 << 20;
+    uint64_t *in = malloc(n * sizeof *in);
+    unsigned char *out = malloc(res);
+    unsigned char *seen = calloc(n, 1);
+    if (in == NULL || out == NULL || seen == NULL) {
+        die("malloc", FP_ERR_NOMEM, NULL);
+    }
+    for (size_t i = 0; i < n; i++) {
+        in[i] = i;
+    }
+    memset(out, 0, res); /* the consumer's buffer is real before the baseline */
+    /* besides the samples, the kernel's high-water mark over the run (reset
+     * to the baseline here), which sees peaks between samples */
+    const int hwm_ok = reset_hwm() == 0;
+    const long before = rss_kib();
+    long peak = before;
+    const double t0 = now_s();
+    fp_iter_t *it = NULL;
+    fp_status_t st = fp_imap_unordered(pool, "dist_fill", in, 8, n, res, NULL, &it);
+    if (st != FP_OK) {
+        die("fp_imap_unordered(dist_fill)", st, NULL);
+    }
+    size_t got = 0, wrong = 0;
+    const size_t words = res / 8;
+    const size_t probe[] = {0, 1, 4095, words / 2, words - 2, words - 1};
+    for (;;) {
+        size_t idx = (size_t)-1;
+        fp_error_t err;
+        memset(&err, 0, sizeof err);
+        st = fp_iter_next(it, out, &idx, -1, &err);
+        if (st == FP_END) {
+            break;
+        }
+        if (st != FP_OK) {
+            die("fp_iter_next(dist_fill)", st, &err);
+        }
+        if (idx >= n || seen[idx]) {
+            wrong++;
+        } else {
+            seen[idx] = 1;
+            for (size_t k = 0; k < sizeof probe / sizeof *probe; k++) {
+                uint64_t w;
+                memcpy(&w, out + probe[k] * 8, 8);
+                if (w != fill_word(idx, probe[k])) {
+                    wrong++;
+                    break;
+                }
+            }
+        }
+        got++;
+        if (got % 16 == 0) {
+            const long r = rss_kib();
+            peak = r > peak ? r : peak;
+        }
+    }
+    const double dt = now_s() - t0;
+    fp_iter_destroy(it);
+    const long after = rss_kib();
+    peak = after > peak ? after : peak;
+    const long hwm = hwm_ok ? status_kib("VmHWM:") : -1;
+    if (got != n || wrong != 0) {
+        fprintf(stderr, "dist_fastpool: imapmem: %zu results of %zu, %zu wrong\n",
+                got, n, wrong);
+        exit(1);
+    }
+    result("imapmem",
+           "n=%zu result_bytes=%zu mib=%zu seconds=%.6f mib_per_s=%.6g rss_before_mib=%.2f"
+           " rss_peak_mib=%.2f rss_after_mib=%.2f peak_growth_mib=%.2f"
+           " hwm_growth_mib=%.2f wrong=%zu executors=%u",
+           n, res, n, dt, (double)n / dt, before / 1024.0, peak / 1024.0,
+           after / 1024.0, (peak - before) / 1024.0,
+           hwm >= 0 ? (hwm - before) / 1024.0 : NAN, wrong, fp_pool_size(pool));
+    free(in);
+    free(out);
+    free(seen);
+}
+
 /* ---- main -------------------------------------------------------------- */
 
 int main(int argc, char **argv)
@@ -704,6 +952,10 @@ int main(int argc, char **argv)
         mode_apply(g_pool, &o);
     } else if (strcmp(o.mode, "bw") == 0) {
         mode_bw(g_pool, &o);
+    } else if (strcmp(o.mode, "idle") == 0) {
+        mode_idle(g_pool, &o);
+    } else if (strcmp(o.mode, "imapmem") == 0) {
+        mode_imapmem(g_pool, &o);
     } else {
         usage();
     }

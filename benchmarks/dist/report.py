@@ -241,6 +241,51 @@ plot {', '.join(plots) if plots else "1/0 notitle"}
     ok = seen > 0 and rndv > 0 and copied == 0
     target("dist_zero_copy", str(copied) if seen else "nan", "0", ok)
 
+    # idle: the client's own getrusage and each node's /proc/PID/stat over
+    # the same window (compare.sh), % of one core; the worst of the three
+    cli = get("fastpool", "idle", "veth", "cpu_pct")
+    n1 = get("fastpool", "idle_node_h1", "veth", "cpu_pct")
+    n2 = get("fastpool", "idle_node_h2", "veth", "cpu_pct")
+    secs = get("fastpool", "idle", "veth", "seconds")
+
+    def pct(v):
+        return f"{v:.3f}%" if v is not None else "nan"
+
+    info(f"idle CPU over {f'{secs:.1f}' if secs is not None else 'nan'} s (veth; the client "
+         f"holding a pool over 2 connected nodes after one tiny map): client {pct(cli)}, "
+         f"node fp-h1 {pct(n1)}, node fp-h2 {pct(n2)} of a core")
+    vals = (cli, n1, n2)
+    worst = max(vals) if None not in vals else None
+    target("dist_idle_cpu",
+           f"{pct(worst)}(client {pct(cli)}, fp-h1 {pct(n1)}, fp-h2 {pct(n2)})",
+           "<=1%", worst is not None and worst <= 1)
+
+    # imap memory: peak VmRSS growth (samples; and VmHWM reset to the
+    # baseline, where readable: the larger of the two) of the client and
+    # of each node; the worst of the three
+    def growth(mode):
+        kv = R.get(("fastpool", mode, "veth"), {})
+        vs = [v for v in (num(kv, "peak_growth_mib"), num(kv, "hwm_growth_mib"))
+              if v is not None]
+        return max(vs) if vs else None
+
+    def mib(v):
+        return f"{v:.1f}MiB" if v is not None else "nan"
+
+    g = [growth(m) for m in ("imapmem", "imapmem_node_h1", "imapmem_node_h2")]
+    im = R.get(("fastpool", "imapmem", "veth"), {})
+    total = num(im, "mib") or float(os.environ.get("FP_DIST_IMAP_MIB", "1024"))
+    rate = num(im, "mib_per_s")
+    info(f"imap_unordered of {total:.0f} MiB of 1 MiB results from 2 nodes over veth"
+         + (f" ({rate:.0f} MiB/s)" if rate else "")
+         + f": peak memory growth client {mib(g[0])}, node fp-h1 {mib(g[1])}, "
+         f"node fp-h2 {mib(g[2])} (the larger of the VmRSS samples and VmHWM)")
+    worst = max(g) if None not in g else None
+    scope = (f", quick: {total:.0f} MiB of results, not 1 GiB" if total < 1024 else "")
+    target("dist_imap_memory",
+           f"{mib(worst)}(client {mib(g[0])}, fp-h1 {mib(g[1])}, fp-h2 {mib(g[2])}{scope})",
+           "<64MiB", worst is not None and worst < 64 and im.get("wrong") == "0")
+
     with open(os.path.join(out, "targets.txt"), "w") as f:
         f.write("\n".join(tl) + "\n")
 
