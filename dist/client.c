@@ -135,6 +135,7 @@ struct fp__dpool {
     /* shared with user threads, under lock */
     pthread_mutex_t lock;
     pthread_cond_t cond;
+    bool close_started; /* close_closure has marked the nodes CLOSING */
     uint64_t update_seq;
     unsigned update_pending;
     fp_error_t update_err;
@@ -1604,11 +1605,17 @@ static fp_pool_t *r_local_pool(fp_pool_t *pool)
 static void close_closure(void *arg)
 {
     fp__dpool_t *dp = arg;
+    pthread_mutex_lock(&dp->lock);
+    dp->close_started = true;
+    for (dnode_t *n = dp->nodes; n != NULL; n = n->next)
+        if (!n->local && n->conn != NULL && n->state == N_UP)
+            n->state = N_CLOSING;
+    pthread_cond_broadcast(&dp->cond);
+    pthread_mutex_unlock(&dp->lock);
     for (dnode_t *n = dp->nodes; n != NULL; n = n->next) {
         if (n->local || n->conn == NULL)
             continue;
-        if (n->state == N_UP) {
-            n->state = N_CLOSING;
+        if (n->state == N_CLOSING) {
             fp__wire_msg_t m;
             memset(&m, 0, sizeof(m));
             m.hdr.type = FP__WIRE_POOL_CLOSE;
@@ -1696,8 +1703,10 @@ static void noop_closure(void *arg)
 static void dpool_close(fp__dpool_t *dp)
 {
     double deadline = fp__now() + 10.0;
-    (void)fp__tp_post(dp->tp, close_closure, dp);
+    bool posted = fp__tp_post(dp->tp, close_closure, dp) == FP_OK;
     pthread_mutex_lock(&dp->lock);
+    while (posted && !dp->close_started)
+        pthread_cond_wait(&dp->cond, &dp->lock);
     for (;;) {
         bool waiting = false;
         for (dnode_t *n = dp->nodes; n != NULL; n = n->next)

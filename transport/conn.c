@@ -106,7 +106,7 @@ static void fail(fp__tp_conn_t *c, fp_status_t status, uint32_t ref_seq,
                  uint8_t ref_type, const char *reason)
 {
     send_error(c, status, ref_seq, ref_type, reason);
-    fp__tp_close_flush(c, status, reason);
+    fp__tp_close(c, status, reason);
 }
 
 static fp_status_t send_hello(fp__tp_conn_t *c)

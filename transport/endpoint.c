@@ -82,22 +82,7 @@ static void ep_close_done(void *request, ucs_status_t status, void *user_data)
     fp__ucx.request_free(request);
 }
 
-static void conn_close(fp__tp_conn_t *c, fp_status_t status,
-                       const char *reason, bool flush);
-
 void fp__tp_close(fp__tp_conn_t *c, fp_status_t status, const char *reason)
-{
-    conn_close(c, status, reason, false);
-}
-
-void fp__tp_close_flush(fp__tp_conn_t *c, fp_status_t status,
-                        const char *reason)
-{
-    conn_close(c, status, reason, true);
-}
-
-static void conn_close(fp__tp_conn_t *c, fp_status_t status,
-                       const char *reason, bool flush)
 {
     if (c->state == FP__CONN_CLOSED)
         return;
@@ -118,15 +103,11 @@ static void conn_close(fp__tp_conn_t *c, fp_status_t status,
         ucp_ep_h ep = c->ep;
         fp__tp_ep_del(tp, ep);
         c->ep = NULL;
-        /* FORCE: completes even when the peer hangs; pending sends fail.
-         * `flush` (after an ERROR that tells the peer why): the messages
-         * already sent go out first, so the peer reads the reason instead
-         * of seeing a reset; a peer that hangs is still cut off by UCX's
-         * error handling. */
+        /* FORCE: completes even when the peer hangs; pending sends fail */
         ucp_request_param_t p;
         memset(&p, 0, sizeof(p));
         p.op_attr_mask = UCP_OP_ATTR_FIELD_FLAGS | UCP_OP_ATTR_FIELD_CALLBACK;
-        p.flags = flush ? 0 : UCP_EP_CLOSE_FLAG_FORCE;
+        p.flags = UCP_EP_CLOSE_FLAG_FORCE;
         p.cb.send = ep_close_done;
         ucs_status_ptr_t sp = fp__ucx.ep_close_nbx(ep, &p);
         if (UCS_PTR_IS_PTR(sp)) {

@@ -199,10 +199,6 @@ void fp__tp_ep_del(fp__tp_t *tp, ucp_ep_h ep);
 void fp__tp_conn_describe(fp__tp_conn_t *c);
 void fp__tp_conn_unref(fp__tp_conn_t *c);
 
-/* endpoint.c: close after what was sent has gone out (an ERROR) */
-void fp__tp_close_flush(fp__tp_conn_t *c, fp_status_t status,
-                        const char *reason);
-
 /* conn.c */
 void fp__tp_conn_start(fp__tp_conn_t *c);
 void fp__tp_conn_deliver(fp__tp_conn_t *c, const void *header,
