@@ -168,9 +168,10 @@ static fp_status_t client_tp_get(const fp__logger_t *log, fp__tp_t **tp_p,
         p.handlers.on_message = h_message;
         p.handlers.on_bulk = h_bulk;
         p.handlers.on_closed = h_closed;
-        p.log_fn = log->fn;
-        p.log_user_data = log->user_data;
-        p.log_level = log->level;
+        /* the process's transport outlives any one context: it logs
+         * through the default logger (stderr, FP_LOG_LEVEL), never through
+         * a context's sink, which may be gone when it next speaks */
+        (void)log;
         fp__tp_t *tp = NULL;
         fp_status_t st = fp__tp_create(&p, &tp);
         if (st == FP_OK && (st = fp__tp_start(tp)) != FP_OK) {
@@ -200,13 +201,16 @@ static fp_status_t client_tp_get(const fp__logger_t *log, fp__tp_t **tp_p,
     return FP_OK;
 }
 
+/* The client transport stays up once made, until the process exits: the
+ * next pool reuses it (no UCX start-up again), and UCX 1.13 trips an
+ * assertion in ucp_worker_destroy when a worker goes shortly after one of
+ * its endpoints was closed in the middle of a handshake (a node that just
+ * refused our secret), which is exactly when a failed fp_pool_create would
+ * have destroyed it.  Idle, it costs a sleeping thread. */
 static void client_tp_put(void)
 {
     pthread_mutex_lock(&g_lock);
-    if (--g_users == 0) {
-        fp__tp_destroy(g_tp);
-        g_tp = NULL;
-    }
+    g_users--;
     pthread_mutex_unlock(&g_lock);
 }
 

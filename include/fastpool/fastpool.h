@@ -20,7 +20,10 @@
  *    (callback, error_callback) exactly once.
  *  - Linking the library changes nothing in the host program: no signal
  *    handler, no thread and no UCX before the first call.  UCX is loaded
- *    (dlopen) only when a transport is first used, and its own signal
+ *    (dlopen) only when a transport is first used (the first pool with
+ *    nodes, or fp_node_start; that client transport then stays, one
+ *    sleeping thread, until the process exits, and logs to stderr at
+ *    FP_LOG_LEVEL, not through a context's sink), and its own signal
  *    handlers (SIGSEGV/SIGBUS/SIGFPE/SIGILL backtraces, the SIGHUP debug
  *    action) are removed again, the program's dispositions restored, unless
  *    FP_UCX_SIGNALS=yes asks to keep them.

@@ -158,6 +158,7 @@ int main(int argc, char **argv)
             nanosleep(&ts, NULL);
         }
     }
-    fp__tp_destroy(g_tp);
+    /* no fp__tp_destroy: a worker destroyed right after a refused
+     * handshake trips UCX 1.13's teardown assertion; the process ends */
     return 0;
 }
