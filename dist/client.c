@@ -155,6 +155,16 @@ static void h_bulk(void *arg, fp__tp_conn_t *conn, const fp__wire_msg_t *m,
 static void h_closed(void *arg, fp__tp_conn_t *conn, fp_status_t st,
                      const char *reason);
 
+/* At exit, before the libraries' destructors (UCX's among them) run: the
+ * progress thread must not be inside UCX while UCX tears itself down. */
+static void client_tp_at_exit(void)
+{
+    pthread_mutex_lock(&g_lock);
+    if (g_tp != NULL)
+        fp__tp_stop(g_tp);
+    pthread_mutex_unlock(&g_lock);
+}
+
 static fp_status_t client_tp_get(const fp__logger_t *log, fp__tp_t **tp_p,
                                  fp_error_t *err)
 {
@@ -194,6 +204,9 @@ static fp_status_t client_tp_get(const fp__logger_t *log, fp__tp_t **tp_p,
             return st;
         }
         g_tp = tp;
+        static bool at_exit_set;
+        if (!at_exit_set && atexit(client_tp_at_exit) == 0)
+            at_exit_set = true;
     }
     g_users++;
     *tp_p = g_tp;

@@ -149,3 +149,13 @@ fp_status_t fp__tp_start(fp__tp_t *tp)
     return FP_OK;
 }
 
+
+void fp__tp_stop(fp__tp_t *tp)
+{
+    if (!tp->thread_started)
+        return;
+    atomic_store(&tp->stop, 1);
+    fp__ucx.worker_signal(tp->worker);
+    pthread_join(tp->thread, NULL);
+    tp->thread_started = false;
+}

@@ -117,6 +117,9 @@ void fp__tp_destroy(fp__tp_t *tp);
 
 /* Start the progress thread.  Without it, call fp__tp_progress yourself. */
 fp_status_t fp__tp_start(fp__tp_t *tp);
+/* Stop and join the progress thread (any thread but it); nothing runs on
+ * the instance afterwards unless the caller progresses it. */
+void fp__tp_stop(fp__tp_t *tp);
 /* One round of progress (progress context): returns non-zero if anything
  * happened.  With `block`, sleeps on UCX's event fd until something does (or
  * a timer is due). */
