@@ -254,9 +254,12 @@ typedef enum fp_local {
 typedef struct fp_pool_params {
     unsigned executors;       /* Without nodes: executors in this process.
                                  With nodes: the pool's executors in all,
-                                 taken from the nodes in order (each node
-                                 gives at most its own count); 0: every
-                                 executor of every node.
+                                 taken from the nodes as they connect (each
+                                 gives at most its own count; a node not
+                                 needed is let go); 0: every executor of
+                                 every node.  Nodes pin their executors as
+                                 they were started (`pin` is this
+                                 process's).
                                  Without nodes, 0: FP_EXECUTORS env, else one per core of
                                  this process's CPU set; at most 4096.  More
                                  executors than cores is fine (for tasks that
