@@ -18,12 +18,6 @@
 #include "common/chunker.h"
 #include "dist.h"
 
-/* a send callback that frees its buffer */
-static void free_on_send(void *ud, fp_status_t st)
-{
-    (void)st;
-    free(ud);
-}
 
 #define CREDITS_PER_EXECUTOR 2
 #define BATCH_CAP (256u << 10)   /* task batch buffer */
@@ -229,22 +223,11 @@ static void client_tp_put(void)
 
 /* ---- helpers ------------------------------------------------------------------ */
 
-static void *alloc_headroom(size_t len)
-{
-    unsigned char *p = malloc(FP__TP_HEADROOM + (len > 0 ? len : 1));
-    return p != NULL ? p + FP__TP_HEADROOM : NULL;
-}
-
-static void free_headroom(void *payload)
-{
-    if (payload != NULL)
-        free((unsigned char *)payload - FP__TP_HEADROOM);
-}
 
 static void headroom_sent(void *ud, fp_status_t st)
 {
     (void)st;
-    free_headroom(ud);
+    fp__free_headroom(ud);
 }
 
 fp_status_t fp__parse_hostport(const char *s, char *host, size_t host_cap,
@@ -564,7 +547,7 @@ static void node_flush(dnode_t *n)
     n->bbuf = NULL;
     if (fp__tp_send_framed(n->conn, &m, buf, len, NULL, headroom_sent, buf) !=
         FP_OK)
-        free_headroom(buf); /* the conn is closing: on_closed fails them */
+        fp__free_headroom(buf); /* the conn is closing: on_closed fails them */
 }
 
 static void send_cancel(dnode_t *n, drec_t **recs, size_t count)
@@ -586,7 +569,7 @@ static void send_cancel(dnode_t *n, drec_t **recs, size_t count)
     m.u.batch.records = buf;
     m.u.batch.records_len = count * FP__WIRE_CANCEL_ENTRY;
     if (fp__tp_send(n->conn, &m, buf, count * FP__WIRE_CANCEL_ENTRY,
-                    free_on_send, buf) != FP_OK)
+                    fp__free_on_send, buf) != FP_OK)
         free(buf);
 }
 
@@ -731,7 +714,7 @@ static bool dispatch_remote(fp__dpool_t *dp, dnode_t *n, dwork_t *dw,
             size_t need = 0;
             (void)fp__wire_task_rec_size(&t, &need);
             size_t cap = need > BATCH_CAP ? need : BATCH_CAP;
-            n->bbuf = alloc_headroom(cap);
+            n->bbuf = fp__alloc_headroom(cap);
             if (n->bbuf == NULL)
                 break;
             fp__wire_builder_init(&n->bb, FP__WIRE_TASK_BATCH, n->bbuf, cap);
@@ -1161,7 +1144,7 @@ static void send_pool_open(dnode_t *n)
     }
     memcpy(payload, buf + hl, pl);
     free(buf);
-    if (fp__tp_send(n->conn, &m, payload, pl, free_on_send,
+    if (fp__tp_send(n->conn, &m, payload, pl, fp__free_on_send,
                     payload) != FP_OK)
         free(payload);
     if (bulk) {
@@ -1395,7 +1378,7 @@ static void node_lost(dnode_t *n, fp_status_t st, const char *reason)
         dw_account(dw, final);
         dw_finish_if_done(dw);
     }
-    free_headroom(n->bbuf);
+    fp__free_headroom(n->bbuf);
     n->bbuf = NULL;
     if (atomic_load(&dp->total_executors) == 0) {
         /* nobody left to run what is queued: those elements fail too */
@@ -1695,7 +1678,7 @@ static void dpool_free(fp__dpool_t *dp)
     for (dnode_t *n = dp->nodes, *next; n != NULL; n = next) {
         next = n->next;
         free(n->bound);
-        free_headroom(n->bbuf);
+        fp__free_headroom(n->bbuf);
         free(n);
     }
     for (size_t i = 0; i < dp->nnames; i++)

@@ -47,9 +47,33 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 
 #include "core/core.h"
 #include "transport/tp.h"
+
+/* ---- buffers -------------------------------------------------------------- */
+
+/* A payload buffer with the transport's headroom in front (for framed
+ * sends, tp.h), and its release. */
+static inline void *fp__alloc_headroom(size_t len)
+{
+    unsigned char *p = malloc(FP__TP_HEADROOM + (len > 0 ? len : 1));
+    return p != NULL ? p + FP__TP_HEADROOM : NULL;
+}
+
+static inline void fp__free_headroom(void *payload)
+{
+    if (payload != NULL)
+        free((unsigned char *)payload - FP__TP_HEADROOM);
+}
+
+/* A send callback that frees its buffer (malloc'd). */
+static inline void fp__free_on_send(void *ud, fp_status_t st)
+{
+    (void)st;
+    free(ud);
+}
 
 /* ---- running a record on a core pool (exec.c) --------------------------- */
 

@@ -35,12 +35,6 @@
 #include "common/settings.h"
 #include "dist.h"
 
-/* a send callback that frees its buffer */
-static void free_on_send(void *ud, fp_status_t st)
-{
-    (void)st;
-    free(ud);
-}
 
 #define NODE_MAX_POOLS 64
 #define RESULT_BATCH_CAP (256u << 10)
@@ -172,17 +166,6 @@ static void nc_unref(nconn_t *nc)
 
 /* ---- small helpers ------------------------------------------------------ */
 
-static void *alloc_headroom(size_t len)
-{
-    unsigned char *p = malloc(FP__TP_HEADROOM + (len > 0 ? len : 1));
-    return p != NULL ? p + FP__TP_HEADROOM : NULL;
-}
-
-static void free_headroom(void *payload)
-{
-    if (payload != NULL)
-        free((unsigned char *)payload - FP__TP_HEADROOM);
-}
 
 static unsigned count_gpus(void)
 {
@@ -310,7 +293,7 @@ static void send_ack_at(npool_t *np, uint8_t ref_type, uint64_t ref,
     if (copy == NULL)
         return;
     memcpy(copy, buf + hl, len - hl);
-    if (fp__tp_send(np->nc->conn, &m, copy, len - hl, free_on_send,
+    if (fp__tp_send(np->nc->conn, &m, copy, len - hl, fp__free_on_send,
                     copy) != FP_OK)
         free(copy);
 }
@@ -324,7 +307,7 @@ static void send_ack(npool_t *np, uint8_t ref_type, uint64_t ref,
 static void batch_sent(void *ud, fp_status_t st)
 {
     (void)st;
-    free_headroom(ud);
+    fp__free_headroom(ud);
 }
 
 static void np_flush(npool_t *np)
@@ -341,7 +324,7 @@ static void np_flush(npool_t *np)
     if (!np_can_send(np) ||
         fp__tp_send_framed(np->nc->conn, &m, buf, len, NULL, batch_sent,
                            buf) != FP_OK)
-        free_headroom(buf);
+        fp__free_headroom(buf);
 }
 
 static void flush_closure(void *arg)
@@ -361,7 +344,7 @@ static void np_add_result(npool_t *np, const fp__wire_result_rec_t *rec)
             size_t need = 0;
             (void)fp__wire_result_rec_size(rec, &need);
             size_t cap = need > RESULT_BATCH_CAP ? need : RESULT_BATCH_CAP;
-            np->rbuf = alloc_headroom(cap);
+            np->rbuf = fp__alloc_headroom(cap);
             if (np->rbuf == NULL)
                 return;
             fp__wire_builder_init(&np->rb, FP__WIRE_RESULT_BATCH, np->rbuf,
@@ -448,7 +431,7 @@ static void rec_release(nrec_t *r)
         free(r->batch);
     for (int k = 0; k < FP_MAX_ARGS; k++)
         free(r->bulk[k]);
-    free_headroom(r->outbuf);
+    fp__free_headroom(r->outbuf);
     fp__dexec_free_fails(&r->x);
     free(r->x.apply_buf);
     free(r);
@@ -638,7 +621,7 @@ static void rec_try_start(nrec_t *r)
         if (r->bulk_where[k] == FP__WIRE_WHERE_BULK)
             r->x.arg_base[k] = r->bulk[k];
     if (r->kind == FP__WIRE_KIND_MAP && r->x.out_size > 0) {
-        r->outbuf = alloc_headroom((size_t)r->count * r->x.out_size);
+        r->outbuf = fp__alloc_headroom((size_t)r->count * r->x.out_size);
         if (r->outbuf == NULL) {
             rec_report_all(r, FP_ERR_NOMEM, "node: out of memory for results");
             r->finished = true;
@@ -661,7 +644,7 @@ static void np_unref(npool_t *np)
     if (--np->refs > 0)
         return;
     nconn_t *nc = np->nc;
-    free_headroom(np->rbuf);
+    fp__free_headroom(np->rbuf);
     free(np->init);
     free(np->upd_buf);
     free(np);
