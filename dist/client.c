@@ -149,13 +149,20 @@ static void h_bulk(void *arg, fp__tp_conn_t *conn, const fp__wire_msg_t *m,
 static void h_closed(void *arg, fp__tp_conn_t *conn, fp_status_t st,
                      const char *reason);
 
-/* At exit, before the libraries' destructors (UCX's among them) run: the
- * progress thread must not be inside UCX while UCX tears itself down. */
+/* At exit, before the libraries' destructors (UCX's among them) run: with
+ * no pool left, the transport goes (UCX's own threads too: a leak checker
+ * stopping the world at exit trips over them); with pools still open, the
+ * progress thread at least stops, so it is not inside UCX while UCX tears
+ * itself down. */
 static void client_tp_at_exit(void)
 {
     pthread_mutex_lock(&g_lock);
-    if (g_tp != NULL)
+    if (g_tp != NULL && g_users == 0) {
+        fp__tp_destroy(g_tp);
+        g_tp = NULL;
+    } else if (g_tp != NULL) {
         fp__tp_stop(g_tp);
+    }
     pthread_mutex_unlock(&g_lock);
 }
 
