@@ -36,7 +36,7 @@ int main(int argc, char **argv)
     const char **modules = calloc((size_t)argc, sizeof(*modules));
     if (modules == NULL)
         return 1;
-    for (int i = 1; i < argc; i++) {
+    for (int i = 1; i < argc; i += 2) { /* options all take a value */
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0)
@@ -76,7 +76,6 @@ int main(int argc, char **argv)
             fprintf(stderr, "%s: unknown option '%s'\n", argv[0], a);
             return usage(argv[0], 2);
         }
-        i++;
     }
     if (p.listen == NULL && getenv("FP_NODE_LISTEN") == NULL) {
         fprintf(stderr, "%s: --listen ADDR:PORT is required\n", argv[0]);
