@@ -125,20 +125,35 @@ static void future_unref(fp_future_t *f)
 }
 
 /* Record element `index`'s failure; the first one wins. */
-static void future_fail(fp_future_t *f, fp_task_t *t, fp_status_t st,
-                        size_t index)
+/* Record element `index`'s failure with its message (`len` bytes; NULL:
+ * a generic text); the first failure wins. */
+static void future_fail_msg(fp_future_t *f, fp_status_t st, size_t index,
+                            const char *msg, size_t len)
 {
     atomic_store_explicit(&f->stop, 1, memory_order_relaxed);
     if (atomic_exchange(&f->err_claimed, 1) != 0)
         return;
     f->err.status = st;
     f->err.index = index;
-    if (t != NULL && t->has_msg)
-        memcpy(f->err.message, t->msg, sizeof(f->err.message));
-    else
+    if (msg != NULL) { /* the task's, even an empty one */
+        if (len >= sizeof(f->err.message))
+            len = sizeof(f->err.message) - 1;
+        memcpy(f->err.message, msg, len);
+        f->err.message[len] = '\0';
+    } else {
         snprintf(f->err.message, sizeof(f->err.message),
                  "task '%s' failed at element %zu: %s", f->name, index,
                  fp_status_string(st));
+    }
+}
+
+/* Record element `index`'s failure, with the task's message if it gave one. */
+static void future_fail(fp_future_t *f, fp_task_t *t, fp_status_t st,
+                        size_t index)
+{
+    bool has = t != NULL && t->has_msg;
+    future_fail_msg(f, st, index, has ? t->msg : NULL,
+                    has ? strnlen(t->msg, sizeof(t->msg)) : 0);
 }
 
 /* ---- a distributed pool's units report here (remote.h) ---------------- */
@@ -150,21 +165,7 @@ static void work_fail(fp__work_t *w, size_t i, size_t count, fp_status_t st,
     (void)count;
     if (st == FP_ERR_CANCELED)
         return; /* skipped: the call's status comes from what skipped it */
-    atomic_store_explicit(&f->stop, 1, memory_order_relaxed);
-    if (atomic_exchange(&f->err_claimed, 1) != 0)
-        return;
-    f->err.status = st;
-    f->err.index = i;
-    if (msg != NULL && len > 0) {
-        if (len >= sizeof(f->err.message))
-            len = sizeof(f->err.message) - 1;
-        memcpy(f->err.message, msg, len);
-        f->err.message[len] = '\0';
-    } else {
-        snprintf(f->err.message, sizeof(f->err.message),
-                 "task '%s' failed at element %zu: %s", f->name, i,
-                 fp_status_string(st));
-    }
+    future_fail_msg(f, st, i, msg, len);
 }
 
 static void work_result(fp__work_t *w, void *data, size_t size)

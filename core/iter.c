@@ -90,6 +90,22 @@ struct fp_iter {
 
 static void chunk_finished(ichunk_t *c, bool canceled, double elapsed);
 
+/* Under it->lock: `c` is complete; unordered iteration takes it from the
+ * completion list. */
+static void chunk_mark_done(fp_iter_t *it, ichunk_t *c)
+{
+    c->done = true;
+    if (!it->ordered) {
+        c->next_done = NULL;
+        if (it->done_tail != NULL)
+            it->done_tail->next_done = c;
+        else
+            it->done_head = c;
+        it->done_tail = c;
+    }
+    it->inflight--;
+}
+
 static void chunk_run(fp_task_t *t, fp__root_t *root)
 {
     ichunk_t *c = (ichunk_t *)root;
@@ -153,16 +169,7 @@ static void chunk_finished(ichunk_t *c, bool canceled, double elapsed)
     pthread_mutex_lock(&it->lock);
     if (!canceled)
         fp__chunker_observe(&it->sizer, c->hi - c->lo, elapsed);
-    c->done = true;
-    if (!it->ordered) {
-        c->next_done = NULL;
-        if (it->done_tail != NULL)
-            it->done_tail->next_done = c;
-        else
-            it->done_head = c;
-        it->done_tail = c;
-    }
-    it->inflight--;
+    chunk_mark_done(it, c);
     atomic_fetch_add_explicit(&it->progress, 1, memory_order_relaxed);
     unsigned wake =
         atomic_load_explicit(&it->task_waiters, memory_order_relaxed);
@@ -313,15 +320,7 @@ static void chunk_submit(fp_iter_t *it, ichunk_t *c, size_t count)
         /* refused (out of memory): every element fails, visibly */
         for (size_t k = 0; k < c->hi - c->lo; k++)
             c->status[k] = FP_ERR_NOMEM;
-        c->done = true;
-        if (!it->ordered) {
-            if (it->done_tail != NULL)
-                it->done_tail->next_done = c;
-            else
-                it->done_head = c;
-            it->done_tail = c;
-        }
-        it->inflight--;
+        chunk_mark_done(it, c);
         fp__pool_work_done(it->pool);
     }
 }

@@ -125,7 +125,7 @@ struct fp__dpool {
     uint64_t next_id;
     char *names[MAX_NAMES];
     size_t nnames;
-    bool pump_posted;
+    bool drained; /* dpool_close: the progress thread ran our last closure */
     /* shared with user threads, under lock */
     pthread_mutex_t lock;
     pthread_cond_t cond;
@@ -641,8 +641,6 @@ static bool dispatch_local(fp__dpool_t *dp, dnode_t *n, dwork_t *dw, size_t lo,
     }
     if (fn == NULL) {
         /* reported like a node's answer, from the progress thread */
-        x->ran = 0;
-        x->elapsed = 0;
         fp__dfail_t *f = calloc(1, sizeof(*f));
         if (f != NULL) {
             f->index = 0;
@@ -1700,7 +1698,7 @@ static void noop_closure(void *arg)
 {
     fp__dpool_t *dp = arg;
     pthread_mutex_lock(&dp->lock);
-    dp->pump_posted = true; /* reused as "the progress thread got here" */
+    dp->drained = true;
     pthread_cond_broadcast(&dp->cond);
     pthread_mutex_unlock(&dp->lock);
 }
@@ -1736,11 +1734,11 @@ static void dpool_close(fp__dpool_t *dp)
     while (!all_conns_gone(dp) && fp__now() < deadline)
         timed_wait(dp, deadline);
     /* closures already posted for this pool must run before it is freed */
-    dp->pump_posted = false;
+    dp->drained = false;
     pthread_mutex_unlock(&dp->lock);
     if (fp__tp_post(dp->tp, noop_closure, dp) == FP_OK) {
         pthread_mutex_lock(&dp->lock);
-        while (!dp->pump_posted)
+        while (!dp->drained)
             pthread_cond_wait(&dp->cond, &dp->lock);
         pthread_mutex_unlock(&dp->lock);
     }

@@ -651,13 +651,6 @@ static void np_unref(npool_t *np)
     nc_unref(nc);
 }
 
-typedef struct opened {
-    npool_t *np;
-    fp_pool_t *pool;
-    fp_status_t status;
-    fp_error_t err;
-} opened_t;
-
 static void pool_opened(void *arg)
 {
     ctl_job_t *j = arg;
@@ -722,11 +715,6 @@ static void open_job(ctl_job_t *j)
             fp_pool_destroy(j->pool);
     }
 }
-
-typedef struct closed_arg {
-    npool_t *np;
-    ctl_job_t *j;
-} closed_arg_t;
 
 static void pool_closed(void *arg)
 {
@@ -1005,13 +993,6 @@ static void on_cancel(npool_t *np, const fp__wire_msg_t *m)
         }
     }
 }
-
-typedef struct upd_done {
-    npool_t *np;
-    uint64_t seq;
-    fp_status_t st;
-    fp_error_t err;
-} upd_done_t;
 
 static void update_done(void *arg)
 {

@@ -19,6 +19,7 @@ cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DFP_BUILD_TESTS=OFF \
 cmake --build "$BUILD" -j"$(nproc)" --target fastpool-map-demo fastpool-worker
 demo=$(cd "$BUILD/tools" && pwd)/fastpool-map-demo
 N=${FP_MAIN_N:-1000000}
+echo "CPU: $(sed -n 's/^model name[[:space:]]*: *//p' /proc/cpuinfo | head -n1), $(nproc) CPUs"
 
 echo "== local pool (embedded default) =="
 "$demo" -n "$N"

@@ -308,22 +308,7 @@ static void node_kill(node_t *n)
     n->pid = 0;
 }
 
-/* peak resident memory of a process, in KiB (VmHWM) */
-static long peak_kib(pid_t pid)
-{
-    char path[64], line[256];
-    snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-    FILE *f = fopen(path, "r");
-    long v = -1;
-    if (f == NULL)
-        return -1;
-    while (fgets(line, sizeof(line), f) != NULL)
-        if (sscanf(line, "VmHWM: %ld kB", &v) == 1)
-            break;
-    fclose(f);
-    return v;
-}
-
+/* resident memory of a process, in KiB (VmRSS of /proc/PID/status) */
 static long rss_kib(pid_t pid)
 {
     char path[64], line[256];
@@ -338,8 +323,6 @@ static long rss_kib(pid_t pid)
     fclose(f);
     return v;
 }
-
-/* the node processes' own pids (ip netns exec execs, so the pid is it) */
 
 /* ---- fixtures ------------------------------------------------------------- */
 
@@ -931,7 +914,6 @@ static void test_imap_memory(void **state)
            "+%ld MiB (peak resident, sampled)\n",
            m, (cpeak - c0) / 1024, (npeak[0] - n0[0]) / 1024,
            (npeak[1] - n0[1]) / 1024);
-    (void)peak_kib;
     if (FP_TEST_SANITIZED) {
         /* ASan keeps freed blocks in quarantine (256 MiB by default) and
          * TSan shadows memory: resident size says nothing about the bound */
