@@ -2073,11 +2073,35 @@ fp_status_t fp__dpool_nodes(fp_pool_t *pool, fp_node_info_t *info, size_t cap,
     return FP_OK;
 }
 
+/* The transport's counters belong to its progress thread: read there. */
+typedef struct stats_req {
+    fp__dpool_t *dp;
+    fp__tp_stats_t s;
+    bool done;
+} stats_req_t;
+
+static void stats_closure(void *arg)
+{
+    stats_req_t *q = arg;
+    fp__tp_get_stats(q->dp->tp, &q->s);
+    pthread_mutex_lock(&q->dp->lock);
+    q->done = true;
+    pthread_cond_broadcast(&q->dp->cond);
+    pthread_mutex_unlock(&q->dp->lock);
+}
+
 fp_status_t fp__dpool_stats(fp_pool_t *pool, fp_pool_stats_t *stats)
 {
     fp__dpool_t *dp = dpool_of(pool);
-    fp__tp_stats_t s;
-    fp__tp_get_stats(dp->tp, &s);
+    stats_req_t q = {.dp = dp, .done = false};
+    fp_status_t st = fp__tp_post(dp->tp, stats_closure, &q);
+    if (st != FP_OK)
+        return st;
+    pthread_mutex_lock(&dp->lock);
+    while (!q.done)
+        pthread_cond_wait(&dp->cond, &dp->lock);
+    pthread_mutex_unlock(&dp->lock);
+    fp__tp_stats_t s = q.s;
     memset(stats, 0, sizeof(*stats));
     stats->msgs_sent = s.msgs_sent;
     stats->msgs_received = s.msgs_received;
