@@ -86,5 +86,7 @@ const fp__logger_t *fp__pool_logger(const fp_pool_t *pool);
 /* The executor index (0..size-1) a task sees is its local index plus this
  * base: a node gives each pool's executors their place in the whole pool. */
 void fp__pool_set_index_base(fp_pool_t *pool, unsigned base);
+/* Executors neither asleep nor looking for work (a snapshot). */
+unsigned fp__pool_busy_executors(const fp_pool_t *pool);
 
 #endif

@@ -919,3 +919,11 @@ fp_cbuf_t fp_task_init_data(const fp_task_t *t)
     fp_cbuf_t b = {t->pool->init_data, t->pool->init_size};
     return b;
 }
+
+unsigned fp__pool_busy_executors(const fp_pool_t *pool)
+{
+    /* neither asleep nor looking for work: running something */
+    int idle = atomic_load_explicit(&pool->sleepers, memory_order_relaxed) +
+               atomic_load_explicit(&pool->searching, memory_order_relaxed);
+    return idle >= (int)pool->n ? 0 : pool->n - (unsigned)(idle < 0 ? 0 : idle);
+}

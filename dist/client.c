@@ -90,7 +90,8 @@ struct dnode {
                            thread */
     unsigned hook_index;
     unsigned executors, cores, gpus, index_base, want;
-    unsigned credits, inflight;
+    unsigned credits;
+    atomic_uint inflight; /* records held (read by fp_pool_active) */
     drec_t *recs;
     fp__chunker_t sizer;
     double rtt;
@@ -2113,4 +2114,29 @@ fp_status_t fp__dpool_stats(fp_pool_t *pool, fp_pool_stats_t *stats)
     stats->large_bytes_copied = atomic_load(&dp->large_copied);
     stats->rndv_threshold = dp->thr;
     return FP_OK;
+}
+
+void fp__dpool_counts(fp_pool_t *pool, size_t *nodes_p, unsigned *active_p)
+{
+    fp__dpool_t *dp = dpool_of(pool);
+    size_t nodes = 0;
+    unsigned active = 0;
+    pthread_mutex_lock(&dp->lock);
+    for (dnode_t *n = dp->nodes; n != NULL; n = n->next) {
+        if (n->state != N_UP)
+            continue;
+        nodes++;
+        if (n->local && dp->local != NULL)
+            active += fp__pool_busy_executors(dp->local);
+        else {
+            unsigned held =
+                atomic_load_explicit(&n->inflight, memory_order_relaxed);
+            active += held < n->executors ? held : n->executors;
+        }
+    }
+    pthread_mutex_unlock(&dp->lock);
+    if (nodes_p != NULL)
+        *nodes_p = nodes;
+    if (active_p != NULL)
+        *active_p = active;
 }

@@ -142,6 +142,8 @@ fp_status_t fp__dpool_add_node(fp_pool_t *pool, const char *address,
 fp_status_t fp__dpool_nodes(fp_pool_t *pool, fp_node_info_t *info, size_t cap,
                             size_t *count_p);
 fp_status_t fp__dpool_stats(fp_pool_t *pool, fp_pool_stats_t *stats);
+/* Nodes up (the local executors count as one) and executors holding work. */
+void fp__dpool_counts(fp_pool_t *pool, size_t *nodes_p, unsigned *active_p);
 
 /* "host:port" -> parts; FP_ERR_INVALID with a reason otherwise. */
 fp_status_t fp__parse_hostport(const char *s, char *host, size_t host_cap,

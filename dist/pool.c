@@ -225,3 +225,25 @@ fp_status_t fp_pool_stats(fp_pool_t *pool, fp_pool_stats_t *stats)
     }
     return fp__dpool_stats(pool, stats);
 }
+
+size_t fp_pool_node_count(fp_pool_t *pool)
+{
+    if (pool == NULL)
+        return 0;
+    if (fp__pool_remote(pool) == NULL)
+        return 1;
+    size_t nodes = 0;
+    fp__dpool_counts(pool, &nodes, NULL);
+    return nodes;
+}
+
+unsigned fp_pool_active(fp_pool_t *pool)
+{
+    if (pool == NULL)
+        return 0;
+    if (fp__pool_remote(pool) == NULL)
+        return fp__pool_busy_executors(pool);
+    unsigned active = 0;
+    fp__dpool_counts(pool, NULL, &active);
+    return active;
+}

@@ -36,6 +36,7 @@
 #ifndef FASTPOOL_FASTPOOL_H
 #define FASTPOOL_FASTPOOL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -251,6 +252,29 @@ typedef enum fp_local {
     FP_LOCAL_NO = 2       /* none here (a pool with no nodes then fails) */
 } fp_local_t;
 
+/* A membership change of a pool with nodes. */
+typedef enum fp_node_event_kind {
+    FP_EVENT_JOINED = 1, /* its pool is open there and it takes work */
+    FP_EVENT_LEFT = 2,   /* it stopped cleanly (SIGTERM): finished what it was
+                           running, gave back what it had queued */
+    FP_EVENT_DIED = 3    /* killed, hung past its deadline, or unreachable:
+                           its unfinished work reruns elsewhere */
+} fp_node_event_kind_t;
+
+typedef struct fp_node_event {
+    fp_node_event_kind_t kind;
+    const char *address;  /* as given ("host:port") */
+    const char *host;     /* the node's host name */
+    unsigned executors;   /* this pool's executors there */
+    unsigned index_base;  /* its first executor's index (fp_task_executor) */
+    const char *reason;   /* LEFT / DIED: why; "" for JOINED */
+} fp_node_event_t;
+
+/* Runs on a thread of the pool's own, one event at a time in the order they
+ * happened; `ev` is valid during the call.  It may call any fp_pool_
+ * function of this pool except fp_pool_destroy. */
+typedef void (*fp_node_event_fn_t)(void *arg, const fp_node_event_t *ev);
+
 typedef struct fp_pool_params {
     unsigned executors;       /* Without nodes: executors in this process.
                                  With nodes: the pool's executors in all,
@@ -283,6 +307,26 @@ typedef struct fp_pool_params {
     unsigned local_executors; /* with FP_LOCAL_YES; 0: one per core */
     double connect_timeout;   /* seconds for each node to connect, prove the
                                  secret and open the pool; 0: 10 s */
+    /* Failures (pools with nodes).  A node is dead when its connection
+     * breaks (the process was killed, the link is gone) or when it has been
+     * silent for node_deadline seconds (hung: stopped, a frozen host).  Its
+     * unfinished work reruns on the other executors; every element's result
+     * is delivered exactly once (results carry the record and its attempt;
+     * anything arriving late from a dead node is dropped and counted in
+     * fp_pool_stats).  A dead node that wakes up is a stranger: it is not
+     * taken back until fp_pool_add_node names it again. */
+    unsigned max_attempts;    /* nodes that may die while holding an element
+                                 before that element fails (FP_ERR_PEER,
+                                 "element 17 was running on 3 nodes that
+                                 died"); the other elements go on.  0: 3 */
+    double node_deadline;     /* seconds of silence that make a node dead
+                                 (heartbeats keep an idle or busy node
+                                 heard); 0: FP_PEER_DEADLINE, else 10 s */
+    double node_wait;         /* when no executor is left: seconds queued
+                                 work waits for a node to join (or rejoin)
+                                 before it fails; 0: it fails at once */
+    fp_node_event_fn_t on_node; /* membership changes, see fp_node_event_t */
+    void *on_node_arg;
 } fp_pool_params_t;
 
 
@@ -320,7 +364,8 @@ FP_API fp_status_t fp_pool_add_node(fp_pool_t *pool, const char *address,
 typedef enum fp_node_state {
     FP_NODE_CONNECTING = 0, /* being added */
     FP_NODE_UP = 1,         /* taking work */
-    FP_NODE_LOST = 2        /* its connection closed (see `reason`) */
+    FP_NODE_LOST = 2,       /* dead: killed, hung or unreachable (`reason`) */
+    FP_NODE_LEFT = 3        /* it stopped cleanly, or was let go */
 } fp_node_state_t;
 
 typedef struct fp_node_info {
@@ -341,6 +386,11 @@ typedef struct fp_node_info {
 FP_API fp_status_t fp_pool_nodes(fp_pool_t *pool, fp_node_info_t *info,
                                  size_t cap, size_t *count_p);
 
+/* Nodes taking work now (the local executors count as one). */
+FP_API size_t fp_pool_node_count(fp_pool_t *pool);
+/* Executors running a task now (holding work, on nodes). */
+FP_API unsigned fp_pool_active(fp_pool_t *pool);
+
 /* Transport counters of a pool's connections (all zero without nodes). */
 typedef struct fp_pool_stats {
     uint64_t msgs_sent, msgs_received;
@@ -351,6 +401,16 @@ typedef struct fp_pool_stats {
     uint64_t large_bytes_copied; /* of those, in messages at or above the
                                     rendezvous threshold: 0 by design */
     uint64_t rndv_threshold;
+    /* membership and failures */
+    uint64_t nodes_joined, nodes_left, nodes_died;
+    uint64_t records_rerun;   /* records of dead nodes handed out again */
+    uint64_t elements_rerun;  /* their elements */
+    uint64_t elements_failed; /* elements that reached max_attempts */
+    uint64_t late_dropped;    /* messages from dead or stale peers dropped */
+    /* stragglers (fp_call_params_t.speculate) */
+    uint64_t copies_started;  /* records copied onto idle executors */
+    uint64_t copies_won;      /* copies whose result came first */
+    uint64_t copies_dropped;  /* losers' results dropped */
 } fp_pool_stats_t;
 
 FP_API fp_status_t fp_pool_stats(fp_pool_t *pool, fp_pool_stats_t *stats);
@@ -370,6 +430,9 @@ typedef struct fp_node_params {
     const char *secret_file;  /* NULL: FP_SECRET_FILE / FP_SECRET */
     const char *const *modules; /* task modules (.so) to dlopen first */
     size_t nmodules;
+    bool exit_with_client;    /* stop when its last client has gone (after
+                                 the first came): a node a client started
+                                 for itself */
 } fp_node_params_t;
 
 typedef struct fp_node fp_node_t;
@@ -450,6 +513,11 @@ typedef struct fp_call_params {
     fp_callback_fn_t callback;
     fp_error_callback_fn_t error_callback;
     void *user_data;
+    /* Stragglers (pools with nodes): when all that is left of this call runs
+     * on some executors while others are idle, copies of that work run on
+     * the idle ones; the first result wins, the others are dropped, every
+     * result still delivered once.  Only for tasks without side effects. */
+    bool speculate;
 } fp_call_params_t;
 
 /* Timeouts (every call that takes one: fp_future_wait, fp_future_get,
