@@ -45,6 +45,7 @@ struct fp_future {
     char *out;
     size_t out_size, n, grain;
     size_t chunk; /* the caller's explicit chunksize, 0 if automatic */
+    bool speculate;
 
     fp_job_fn_t run_fn; /* fp_pool_run */
     void *run_arg;
@@ -205,6 +206,7 @@ static fp_status_t future_submit_remote(fp_future_t *f)
     }
     w->index_base = 0;
     w->chunk = f->chunk;
+    w->speculate = f->speculate;
     w->stop_on_error = true;
     w->stop = &f->stop;
     return f->pool->rops->submit(f->pool, w);
@@ -538,6 +540,7 @@ static fp_status_t map_submit(fp_pool_t *pool, const char *task,
                    ? params->chunksize
                    : auto_grain(n, pool->n);
     f->chunk = params != NULL ? params->chunksize : 0;
+    f->speculate = params != NULL && params->speculate;
     f->root.run = map_root_run;
     fp__pool_work_begin(pool);
 
@@ -583,7 +586,8 @@ fp_status_t fp_map(fp_pool_t *pool, const char *task, const void *in,
                    const fp_call_params_t *params, fp_error_t *err)
 {
     fp_array_t a = {in, in_size};
-    fp_call_params_t p = {.chunksize = params != NULL ? params->chunksize : 0};
+    fp_call_params_t p = {.chunksize = params != NULL ? params->chunksize : 0,
+                          .speculate = params != NULL && params->speculate};
     fp_future_t *f;
     fp_status_t st =
         map_submit(pool, task, &a, 1, n, out, out_size, &p, &f, true);
@@ -605,7 +609,8 @@ fp_status_t fp_starmap(fp_pool_t *pool, const char *task,
                        void *out, size_t out_size,
                        const fp_call_params_t *params, fp_error_t *err)
 {
-    fp_call_params_t p = {.chunksize = params != NULL ? params->chunksize : 0};
+    fp_call_params_t p = {.chunksize = params != NULL ? params->chunksize : 0,
+                          .speculate = params != NULL && params->speculate};
     fp_future_t *f;
     fp_status_t st =
         map_submit(pool, task, args, nargs, n, out, out_size, &p, &f, true);
@@ -670,6 +675,7 @@ fp_status_t fp_apply_async(fp_pool_t *pool, const char *task,
     f->fn = fn;
     snprintf(f->name, sizeof(f->name), "%s", task);
     f->nargs = nargs;
+    f->speculate = params != NULL && params->speculate;
     if (nargs > 0)
         memcpy(f->args, args, nargs * sizeof(*args));
     f->root.run = apply_root_run;

@@ -64,6 +64,7 @@ struct fp_iter {
     size_t in_size, n, out_size;
     bool ordered;
     bool fixed;          /* explicit chunksize: chunks stay whole */
+    bool speculate;      /* fp_call_params_t.speculate */
     size_t max_chunks;   /* chunks in the window */
     size_t window_bytes; /* result bytes in the window */
 
@@ -285,6 +286,7 @@ static bool chunk_submit_remote(fp_iter_t *it, ichunk_t *c)
     w->index_base = c->lo;
     w->chunk = it->fixed ? w->n : 0; /* an explicit chunk travels whole */
     w->stop_on_error = false;
+    w->speculate = it->speculate;
     w->stop = &it->stop;
     for (size_t k = 0; k < w->n; k++)
         c->status[k] = FP_OK; /* failures are reported */
@@ -421,6 +423,7 @@ static fp_status_t iter_create(fp_pool_t *pool, const char *task,
     it->window_bytes = params != NULL && params->window_bytes > 0
                            ? params->window_bytes
                            : FP_WINDOW_BYTES_DEFAULT;
+    it->speculate = params != NULL && params->speculate;
     if (params != NULL && params->chunksize > 0) {
         /* a chunk never needs more than n slots */
         size_t c = params->chunksize < n ? params->chunksize : n;

@@ -55,6 +55,7 @@ struct fp__work {
     size_t index_base; /* element i's index as the caller sees it */
     size_t chunk;       /* > 0: the caller's chunk size (records of it) */
     bool stop_on_error; /* map: elements after a failure may be skipped */
+    bool speculate;     /* stragglers may be copied (fp_call_params_t) */
     atomic_int *stop;   /* non-zero: skip elements not started */
     void *priv;         /* the remote layer's */
 };

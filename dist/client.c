@@ -37,7 +37,18 @@ enum { N_CONNECTING, N_OPENING, N_UP, N_CLOSING, N_LOST };
 typedef struct range {
     struct range *next;
     size_t lo, count;
+    unsigned attempt; /* nodes that died holding these elements */
 } range_t;
+
+/* A failure a node reported, held until its record is complete: a record
+ * lost with its node reruns whole, so what it said before is void. */
+typedef struct rfail {
+    struct rfail *next;
+    size_t lo, count;
+    fp_status_t status;
+    size_t len;
+    char msg[];
+} rfail_t;
 
 struct drec {
     uint64_t id;
@@ -54,6 +65,17 @@ struct drec {
     uint64_t apply_total;
     fp__dexec_t *x;        /* on the local executors */
     bool cancel_sent;
+    unsigned attempt;      /* of its range (sent as attempt + 1) */
+    bool suspect;          /* isolated: its element was on dying nodes */
+    rfail_t *fails, **fails_tail;
+    /* stragglers: a copy of the same range on another node; the first to
+     * deliver anything claims the range, the other becomes an orphan
+     * whose results are dropped */
+    drec_t *twin;
+    bool is_copy;          /* made for a straggler (the twin is the first) */
+    bool orphan;
+    bool claimed;
+    void *scratch;         /* an orphan's BULK results land here */
 };
 
 struct dwork {
@@ -102,6 +124,9 @@ struct dnode {
     bool opened_wait; /* fp_pool_create / add_node waits for it */
     bool close_acked;
     uint64_t update_acked;
+    bool suspect_held; /* it runs an isolated record: nothing else goes there */
+    bool left;         /* it said goodbye (a clean stop), not died */
+    double t_first;    /* when its first record completed (0: not yet) */
 };
 
 struct fp__dpool {
@@ -135,7 +160,32 @@ struct fp__dpool {
     unsigned update_pending;
     fp_error_t update_err;
     atomic_uint_fast64_t large_copied;
+    /* failures */
+    unsigned max_attempts;
+    double node_deadline, node_wait;
+    double nowait_deadline; /* under lock: when queued work fails for want
+                               of executors (0: not armed) */
+    bool nowait_posted;
+    double copy_at; /* under lock: when to look for stragglers again */
+    bool copy_posted;
+    /* progress-thread counters (fp_pool_stats reads them there) */
+    uint64_t st_joined, st_left, st_died, st_rec_rerun, st_el_rerun,
+        st_el_failed, st_copies, st_copies_won, st_copies_dropped;
+    /* membership events: queued under lock, delivered by evt_thread */
+    fp_node_event_fn_t on_node;
+    void *on_node_arg;
+    struct devent *ev_head, *ev_tail;
+    pthread_t evt_thread;
+    bool evt_started, evt_quit;
+    pthread_cond_t evt_cond;
 };
+
+typedef struct devent {
+    struct devent *next;
+    fp_node_event_kind_t kind;
+    unsigned executors, index_base;
+    char address[128], host[64], reason[FP_ERROR_MAX];
+} devent_t;
 
 /* ---- the process's client transport ------------------------------------- */
 
@@ -377,6 +427,13 @@ static void dw_finish_if_done(dwork_t *dw)
         dp->live = dw->lnext;
     if (dw->lnext != NULL)
         dw->lnext->lprev = dw->lprev;
+    /* orphans (straggler copies that lost) outlive their unit: their
+     * node's answer is still to come, and is dropped */
+    for (drec_t *r = dw->recs, *next; r != NULL; r = next) {
+        next = r->wnext;
+        r->dw = NULL;
+        r->wnext = r->wprev = NULL;
+    }
     fp__work_t *w = dw->w;
     w->priv = NULL;
     free(dw);
@@ -445,6 +502,7 @@ static drec_t *rec_new(fp__dpool_t *dp, dnode_t *n, dwork_t *dw, size_t lo,
     r->lo = lo;
     r->count = count;
     r->t_sent = fp__now();
+    r->fails_tail = &r->fails;
     size_t b = hbucket(r->id);
     r->hnext = dp->hash[b];
     dp->hash[b] = r;
@@ -458,6 +516,16 @@ static drec_t *rec_new(fp__dpool_t *dp, dnode_t *n, dwork_t *dw, size_t lo,
     dw->recs = r;
     n->inflight++;
     return r;
+}
+
+static void rec_drop_fails(drec_t *r)
+{
+    for (rfail_t *f = r->fails, *n; f != NULL; f = n) {
+        n = f->next;
+        free(f);
+    }
+    r->fails = NULL;
+    r->fails_tail = &r->fails;
 }
 
 /* Unlink and free a record; its elements were accounted by the caller. */
@@ -474,16 +542,23 @@ static void rec_free(fp__dpool_t *dp, drec_t *r)
     dwork_t *dw = r->dw;
     if (r->wprev != NULL)
         r->wprev->wnext = r->wnext;
-    else
+    else if (dw != NULL)
         dw->recs = r->wnext;
     if (r->wnext != NULL)
         r->wnext->wprev = r->wprev;
     n->inflight--;
+    if (r->suspect)
+        n->suspect_held = false;
+    rec_drop_fails(r);
+    if (r->twin != NULL)
+        r->twin->twin = NULL;
+    free(r->scratch);
     free(r->apply_buf);
     free(r);
 }
 
-static void requeue(dwork_t *dw, size_t lo, size_t count)
+/* Give [lo, lo+count) back to its unit, to be handed out again. */
+static void requeue(dwork_t *dw, size_t lo, size_t count, unsigned attempt)
 {
     range_t *g = malloc(sizeof(*g));
     if (g == NULL) {
@@ -494,12 +569,56 @@ static void requeue(dwork_t *dw, size_t lo, size_t count)
     }
     g->lo = lo;
     g->count = count;
+    g->attempt = attempt;
     g->next = dw->ret;
     dw->ret = g;
     q_push(dw->dp, dw);
 }
 
+/* Elements that were on nodes that died are run one at a time, alone on
+ * a node, once they have been on this many: the next death is then theirs
+ * alone (a poison task), not their neighbours'. */
+static unsigned isolate_at(const fp__dpool_t *dp)
+{
+    return dp->max_attempts > 2 ? dp->max_attempts - 1 : 1;
+}
+
 static void pump(fp__dpool_t *dp);
+static void rec_check(fp__dpool_t *dp, drec_t *r);
+static void event_locked(fp__dpool_t *dp, const dnode_t *n,
+                         fp_node_event_kind_t kind, const char *reason);
+
+/* o's twin delivered first: o's results are dropped from now on, and its
+ * node is asked to skip what it has not started. */
+static void rec_orphan(fp__dpool_t *dp, drec_t *o)
+{
+    o->orphan = true;
+    o->twin = NULL;
+    if (!o->cancel_sent && o->node->state == N_UP && o->x == NULL) {
+        o->cancel_sent = true;
+        send_cancel(o->node, &o, 1);
+    }
+    rec_check(dp, o);
+}
+
+/* r is about to deliver: false if it is an orphan (drop what it says);
+ * else it claims its range, making its twin (if any) the orphan. */
+static bool rec_claim(fp__dpool_t *dp, drec_t *r)
+{
+    if (r->orphan)
+        return false;
+    if (r->twin != NULL) {
+        drec_t *t = r->twin;
+        r->twin = NULL;
+        r->claimed = true;
+        fp__debug(dp->log, "record %" PRIu64 " claims; %" PRIu64 " is orphan",
+                  r->id, t->id);
+        if (r->is_copy)
+            dp->st_copies_won++;
+        rec_orphan(dp, t);
+    }
+    return true;
+}
 
 /* Every element of r is reported and its bytes are in: account, free. */
 static void rec_complete(fp__dpool_t *dp, drec_t *r)
@@ -508,6 +627,19 @@ static void rec_complete(fp__dpool_t *dp, drec_t *r)
     dnode_t *n = r->node;
     double took = fp__now() - r->t_sent;
     size_t done = r->count - r->requeued;
+    if (r->orphan || dw == NULL) { /* its twin delivered these elements */
+        fp__debug(dp->log, "record %" PRIu64 " (orphan) complete: %zu dropped",
+                  r->id, done);
+        dp->st_copies_dropped += done;
+        rec_free(dp, r);
+        return;
+    }
+    if (r->twin != NULL) /* (it claims when its first result comes) */
+        (void)rec_claim(dp, r);
+    for (rfail_t *f = r->fails; f != NULL; f = f->next)
+        dw->w->ops->fail(dw->w, f->lo, f->count, f->status, f->msg, f->len);
+    if (n->t_first == 0)
+        n->t_first = fp__now();
     if (r->dw->w->kind == FP__WORK_APPLY && r->apply_buf != NULL &&
         done > 0) {
         dw->w->ops->result(dw->w, r->apply_buf, (size_t)r->apply_total);
@@ -566,7 +698,7 @@ static void send_cancel(dnode_t *n, drec_t **recs, size_t count)
     if (buf == NULL)
         return;
     for (size_t i = 0; i < count; i++) {
-        fp__wire_cancel_entry_t e = {recs[i]->id, 1};
+        fp__wire_cancel_entry_t e = {recs[i]->id, recs[i]->attempt + 1};
         fp__wire_cancel_put(buf, (uint32_t)i, e);
     }
     fp__wire_msg_t m;
@@ -603,19 +735,19 @@ static uint16_t name_index(fp__dpool_t *dp, const char *name)
 static void local_ran(fp__dexec_t *x);
 
 /* Run [lo, lo+count) of dw on the client's own executors. */
-static bool dispatch_local(fp__dpool_t *dp, dnode_t *n, dwork_t *dw, size_t lo,
+static drec_t *dispatch_local(fp__dpool_t *dp, dnode_t *n, dwork_t *dw, size_t lo,
                            size_t count)
 {
     fp__work_t *w = dw->w;
     fp__dexec_t *x = calloc(1, sizeof(*x));
     if (x == NULL)
-        return false;
+        return NULL;
     fp_task_fn_t fn = NULL;
     (void)fp_task_lookup(w->name, &fn);
     drec_t *r = rec_new(dp, n, dw, lo, count);
     if (r == NULL) {
         free(x);
-        return false;
+        return NULL;
     }
     r->x = x;
     x->user = r;
@@ -654,21 +786,21 @@ static bool dispatch_local(fp__dpool_t *dp, dnode_t *n, dwork_t *dw, size_t lo,
         x->fails = f;
         x->ran = SIZE_MAX; /* marker: not found */
         local_ran(x);
-        return true;
+        return r;
     }
     fp__dexec_submit(dp->local, x);
-    return true;
+    return r;
 }
 
 /* Add [lo, lo+count) of dw to node n's batch (and send its big arguments). */
-static bool dispatch_remote(fp__dpool_t *dp, dnode_t *n, dwork_t *dw,
-                            size_t lo, size_t count)
+static drec_t *dispatch_remote(fp__dpool_t *dp, dnode_t *n, dwork_t *dw,
+                               size_t lo, size_t count, unsigned attempt)
 {
     fp__work_t *w = dw->w;
     char why[200];
     fp__wire_task_rec_t t;
     memset(&t, 0, sizeof(t));
-    t.attempt = 1;
+    t.attempt = attempt + 1;
     t.kind = w->kind == FP__WORK_APPLY ? FP__WIRE_KIND_APPLY : FP__WIRE_KIND_MAP;
     t.nargs = (uint8_t)w->nargs;
     t.name_idx = dw->name_idx;
@@ -713,7 +845,7 @@ static bool dispatch_remote(fp__dpool_t *dp, dnode_t *n, dwork_t *dw,
     }
     drec_t *r = rec_new(dp, n, dw, lo, count);
     if (r == NULL)
-        return false;
+        return NULL;
     t.task_id = r->id;
     for (int tries = 0; tries < 2; tries++) {
         if (n->bbuf == NULL) {
@@ -734,13 +866,13 @@ static bool dispatch_remote(fp__dpool_t *dp, dnode_t *n, dwork_t *dw,
                 if (t.args[k].where != FP__WIRE_WHERE_BULK)
                     continue;
                 fp__wire_msg_t m = fp__wire_bulk_whole(
-                    1, FP__WIRE_BULK_ARG, r->id, 1, (uint8_t)k, bulk_len[k]);
+                    1, FP__WIRE_BULK_ARG, r->id, attempt + 1, (uint8_t)k, bulk_len[k]);
                 if (bulk_len[k] == 0)
                     continue;
                 (void)fp__tp_send(n->conn, &m, bulk_src[k],
                                   (size_t)bulk_len[k], bulk_arg_sent, NULL);
             }
-            return true;
+            return r;
         }
         if (st != FP_ERR_OVERFLOW) {
             fp__error(dp->log, "task record: %s", why);
@@ -758,14 +890,17 @@ static bool dispatch_remote(fp__dpool_t *dp, dnode_t *n, dwork_t *dw,
     if (dw->recs != NULL)
         dw->recs->wprev = NULL;
     free(r);
-    return false;
+    return NULL;
 }
 
 /* The next range for node n: given-back ranges first, then the FIFO's
  * head unit, sized for n. */
 static bool take_range(fp__dpool_t *dp, dnode_t *n, dwork_t **dw_p,
-                       size_t *lo_p, size_t *count_p)
+                       size_t *lo_p, size_t *count_p, unsigned *attempt_p)
 {
+    if (n->suspect_held)
+        return false;
+    unsigned iso = isolate_at(dp);
     for (dwork_t *dw = dp->qhead, *next; dw != NULL; dw = next) {
         next = dw->qnext;
         if (atomic_load_explicit(dw->w->stop, memory_order_relaxed)) {
@@ -779,18 +914,29 @@ static bool take_range(fp__dpool_t *dp, dnode_t *n, dwork_t **dw_p,
         }
         size_t want = dw->w->chunk > 0 ? dw->w->chunk : fp__chunker_next(&n->sizer);
         unsigned total = atomic_load(&dp->total_executors);
-        if (dw->ret != NULL) {
-            range_t *g = dw->ret;
-            size_t c = g->count < want ? g->count : want;
+        /* given-back ranges first; an isolated one only to an idle node
+         * (and, being isolated, one element at a time) */
+        range_t **gp = &dw->ret;
+        while (*gp != NULL && (*gp)->attempt >= iso &&
+               (n->inflight > 0 || n->local))
+            gp = &(*gp)->next;
+        if (*gp == NULL && dw->ret != NULL && dw->next >= dw->w->n)
+            continue; /* only isolated ranges, and n is not idle */
+        if (*gp != NULL) {
+            range_t *g = *gp;
+            bool iso_g = g->attempt >= iso;
+            size_t c = iso_g ? 1 : g->count < want ? g->count : want;
             *lo_p = g->lo;
             *count_p = c;
+            *attempt_p = g->attempt;
             g->lo += c;
             g->count -= c;
             if (g->count == 0) {
-                dw->ret = g->next;
+                *gp = g->next;
                 free(g);
             }
         } else {
+            *attempt_p = 0;
             size_t left = dw->w->n - dw->next;
             /* guided: leave the rest spread over every executor */
             size_t cap = left / (2 * (size_t)(total > 0 ? total : 1));
@@ -833,12 +979,12 @@ static void try_steal(fp__dpool_t *dp, dnode_t *idle)
         return;
     /* its newest record not yet asked for: most likely not started */
     for (drec_t *r = victim->recs; r != NULL; r = r->nnext) {
-        if (r->cancel_sent || r->reported > 0 || r->dw->stopped)
+        if (r->cancel_sent || r->orphan || r->reported > 0 || r->dw->stopped)
             continue;
         if (r->x != NULL) {
             if (fp__dexec_unsubmit(r->x)) {
                 dwork_t *dw = r->dw;
-                requeue(dw, r->lo, r->count);
+                requeue(dw, r->lo, r->count, r->attempt);
                 free(r->x);
                 r->x = NULL;
                 r->requeued = r->count;
@@ -853,6 +999,89 @@ static void try_steal(fp__dpool_t *dp, dnode_t *idle)
     }
 }
 
+/* Records of calls that opted in grow late while nothing else happens:
+ * with a node idle, look again in 1 ms (the event thread posts pump). */
+static void copy_closure(void *arg);
+static void arm_copy_timer(fp__dpool_t *dp)
+{
+    bool idle = false, spec = false;
+    for (dnode_t *n = dp->nodes; n != NULL && !(idle && spec); n = n->next) {
+        if (n->state != N_UP || n->local)
+            continue;
+        if (n->inflight < n->executors && !n->suspect_held)
+            idle = true;
+        for (drec_t *r = n->recs; r != NULL && !spec; r = r->nnext)
+            if (!r->orphan && r->twin == NULL && !r->is_copy &&
+                r->dw->w->speculate)
+                spec = true;
+    }
+    if (!idle || !spec)
+        return;
+    pthread_mutex_lock(&dp->lock);
+    if (dp->copy_at == 0) {
+        dp->copy_at = fp__now() + 1e-3;
+        pthread_cond_broadcast(&dp->evt_cond);
+    }
+    pthread_mutex_unlock(&dp->lock);
+}
+
+static void copy_closure(void *arg)
+{
+    fp__dpool_t *dp = arg;
+    pthread_mutex_lock(&dp->lock);
+    dp->copy_at = 0;
+    dp->copy_posted = false;
+    pthread_mutex_unlock(&dp->lock);
+    pump(dp);
+}
+
+/* Stragglers: an idle node takes a copy of the record that has been out
+ * longest, elsewhere, of a call that opted in (fp_call_params_t.speculate).
+ * Late means out more than twice its node's record target (what records
+ * are sized to take), and at least 2 ms.  The two are twins: the first to
+ * deliver claims the range (rec_claim). */
+static bool try_copy(fp__dpool_t *dp, dnode_t *idle)
+{
+    double now = fp__now();
+    drec_t *best = NULL;
+    double oldest = 0;
+    for (dnode_t *v = dp->nodes; v != NULL; v = v->next) {
+        if (v == idle || v->local || v->state != N_UP)
+            continue;
+        double late = 2 * v->sizer.target;
+        if (late < 2e-3)
+            late = 2e-3;
+        for (drec_t *r = v->recs; r != NULL; r = r->nnext) {
+            if (r->orphan || r->twin != NULL || r->is_copy || r->cancel_sent ||
+                r->suspect || r->reported > 0 || r->bulk_got > 0 ||
+                !r->dw->w->speculate || r->dw->stopped)
+                continue;
+            double age = now - r->t_sent;
+            if (age >= late && age > oldest) {
+                oldest = age;
+                best = r;
+            }
+        }
+    }
+    if (best == NULL)
+        return false;
+    size_t count = best->dw->w->kind == FP__WORK_APPLY ? 1 : best->count;
+    drec_t *c = dispatch_remote(dp, idle, best->dw, best->lo, count,
+                                best->attempt);
+    if (c == NULL)
+        return false;
+    c->attempt = best->attempt;
+    c->is_copy = true;
+    c->twin = best;
+    best->twin = c;
+    dp->st_copies++;
+    fp__debug(dp->log, "straggler: record %" PRIu64 " of %s (%zu elements, "
+                       "out %.1f ms) copied to %s",
+              best->id, best->node->address, count, oldest * 1e3,
+              idle->address);
+    return true;
+}
+
 static void pump(fp__dpool_t *dp)
 {
     bool any = true;
@@ -863,13 +1092,19 @@ static void pump(fp__dpool_t *dp)
                 continue;
             dwork_t *dw;
             size_t lo, count;
-            if (!take_range(dp, n, &dw, &lo, &count))
-                break;
-            bool ok = n->local ? dispatch_local(dp, n, dw, lo, count)
-                               : dispatch_remote(dp, n, dw, lo, count);
-            if (!ok) {
-                requeue(dw, lo, count);
+            unsigned attempt = 0;
+            if (!take_range(dp, n, &dw, &lo, &count, &attempt))
                 continue;
+            drec_t *r = n->local ? dispatch_local(dp, n, dw, lo, count)
+                                 : dispatch_remote(dp, n, dw, lo, count, attempt);
+            if (r == NULL) {
+                requeue(dw, lo, count, attempt);
+                continue;
+            }
+            r->attempt = attempt;
+            if (attempt >= isolate_at(dp)) {
+                r->suspect = true;
+                n->suspect_held = true;
             }
             any = true;
         }
@@ -881,6 +1116,16 @@ static void pump(fp__dpool_t *dp)
         for (dnode_t *n = dp->nodes; n != NULL; n = n->next)
             if (n->state == N_UP && n->inflight == 0)
                 try_steal(dp, n);
+        bool copied = false;
+        for (dnode_t *n = dp->nodes; n != NULL; n = n->next) {
+            if (n->state != N_UP || n->local || n->suspect_held)
+                continue;
+            while (n->inflight < n->executors && try_copy(dp, n))
+                copied = true;
+            if (copied)
+                node_flush(n);
+        }
+        arm_copy_timer(dp);
     }
 }
 
@@ -907,7 +1152,7 @@ static void local_done_closure(void *arg)
                 atomic_load_explicit(w->stop, memory_order_relaxed)) {
                 w->ops->fail(w, r->lo + ran, n - ran, FP_ERR_CANCELED, NULL, 0);
             } else {
-                requeue(dw, r->lo + ran, n - ran);
+                requeue(dw, r->lo + ran, n - ran, r->attempt);
                 r->requeued = n - ran;
             }
         }
@@ -962,10 +1207,18 @@ static void on_results(dnode_t *n, const fp__wire_msg_t *m)
     fp_status_t st;
     while ((st = fp__wire_iter_result(&it, &rr, why, sizeof(why))) == FP_OK) {
         drec_t *r = rec_find(dp, rr.task_id);
-        if (r == NULL || r->node != n || rr.attempt != 1) {
-            bad_node(n, "a result for task %" PRIu64 " it does not hold",
-                     rr.task_id);
+        if (r == NULL || r->node != n || rr.attempt != r->attempt + 1) {
+            bad_node(n, "a result for task %" PRIu64 " (attempt %u) it does "
+                        "not hold",
+                     rr.task_id, (unsigned)rr.attempt);
             return;
+        }
+        if (r->orphan && r->dw == NULL) { /* its unit is finished */
+            if (rr.status == FP_OK && rr.where == FP__WIRE_WHERE_BULK)
+                r->bulk_expect += rr.len;
+            r->reported += rr.count;
+            rec_check(dp, r);
+            continue;
         }
         dwork_t *dw = r->dw;
         fp__work_t *w = dw->w;
@@ -978,6 +1231,21 @@ static void on_results(dnode_t *n, const fp__wire_msg_t *m)
             return;
         }
         size_t lo = r->lo + (size_t)(rr.start - first); /* in the unit */
+        if (r->twin != NULL && !r->claimed && rr.status == FP_ERR_CANCELED) {
+            /* given back while its twin still runs: the twin has it */
+            r->twin->twin = NULL;
+            r->twin = NULL;
+            r->orphan = true;
+        }
+        if (!rec_claim(dp, r)) {
+            /* an orphan: its twin delivered first; BULK bytes announced
+             * here still come (into scratch) */
+            if (rr.status == FP_OK && rr.where == FP__WIRE_WHERE_BULK)
+                r->bulk_expect += rr.len;
+            r->reported += rr.count;
+            rec_check(dp, r);
+            continue;
+        }
         if (rr.status == FP_OK) {
             uint64_t want = w->kind == FP__WORK_APPLY
                                 ? rr.len
@@ -1008,12 +1276,28 @@ static void on_results(dnode_t *n, const fp__wire_msg_t *m)
             }
         } else if (rr.status == FP_ERR_CANCELED && !dw->stopped &&
                    !atomic_load_explicit(w->stop, memory_order_relaxed)) {
-            /* given back (a steal): someone else runs them */
-            requeue(dw, lo, rr.count);
+            /* given back (a steal, a node leaving): someone else runs them */
+            requeue(dw, lo, rr.count, r->attempt);
             r->requeued += rr.count;
         } else {
-            w->ops->fail(w, lo, rr.count, rr.status, rr.message,
-                         rr.message_len);
+            /* held until the record is complete (see rfail_t) */
+            size_t ml = rr.message != NULL ? rr.message_len : 0;
+            rfail_t *f = malloc(sizeof(*f) + ml + 1);
+            if (f != NULL) {
+                f->next = NULL;
+                f->lo = lo;
+                f->count = rr.count;
+                f->status = rr.status;
+                f->len = ml;
+                if (ml > 0)
+                    memcpy(f->msg, rr.message, ml);
+                f->msg[ml] = '\0';
+                *r->fails_tail = f;
+                r->fails_tail = &f->next;
+            } else {
+                w->ops->fail(w, lo, rr.count, rr.status, rr.message,
+                             rr.message_len);
+            }
         }
         r->reported += rr.count;
         rec_check(dp, r);
@@ -1041,7 +1325,20 @@ static void *result_dest(dnode_t *n, const fp__wire_msg_t *m, drec_t **r_p)
                  b->task_id);
         return NULL;
     }
+    if (r->dw == NULL) { /* an orphan whose unit is finished: scratch */
+        if (b->offset + b->len > b->total || b->total > ((uint64_t)1 << 34)) {
+            bad_node(n, "a BULK result that does not fit its record");
+            return NULL;
+        }
+        if (r->scratch == NULL)
+            r->scratch = malloc(b->total > 0 ? (size_t)b->total : 1);
+        if (r->scratch == NULL)
+            return NULL;
+        *r_p = r;
+        return (char *)r->scratch + b->offset;
+    }
     fp__work_t *w = r->dw->w;
+    bool mine = rec_claim(n->dp, r); /* false: an orphan's, into scratch */
     if (w->kind == FP__WORK_APPLY) {
         if (r->apply_buf == NULL) {
             r->apply_buf = malloc((size_t)b->total);
@@ -1066,6 +1363,15 @@ static void *result_dest(dnode_t *n, const fp__wire_msg_t *m, drec_t **r_p)
         return NULL;
     }
     *r_p = r;
+    if (!mine) {
+        if (r->scratch == NULL)
+            r->scratch = malloc((size_t)room > 0 ? (size_t)room : 1);
+        if (r->scratch == NULL) {
+            bad_node(n, "no memory for a %" PRIu64 "-byte result", room);
+            return NULL;
+        }
+        return (char *)r->scratch + b->offset;
+    }
     return w->out + r->lo * w->out_size + b->offset;
 }
 
@@ -1220,6 +1526,9 @@ static void on_ack(dnode_t *n, const fp__wire_msg_t *m)
             n->executors = n->want;
             n->credits = n->executors * CREDITS_PER_EXECUTOR;
             atomic_fetch_add(&dp->total_executors, n->executors);
+            dp->nowait_deadline = 0;
+            dp->st_joined++;
+            event_locked(dp, n, FP_EVENT_JOINED, "");
             fp__info(dp->log, "node %s (%s) up: %u executors, %s", n->address,
                      n->host, n->executors, n->transports);
         } else {
@@ -1342,12 +1651,107 @@ static void h_bulk(void *arg, fp__tp_conn_t *conn, const fp__wire_msg_t *m,
     dest->user_data = cb;
 }
 
-/* The node's records fail with FP_ERR_PEER (the failure issue reruns
- * them); its state is LOST. */
+/* Queued work with no executor left to run it fails (node_wait over). */
+static void fail_unplaced(fp__dpool_t *dp, const char *msg)
+{
+    for (dwork_t *dw = dp->live, *next; dw != NULL; dw = next) {
+        next = dw->lnext;
+        fp__work_t *w = dw->w;
+        for (range_t *g = dw->ret, *gn; g != NULL; g = gn) {
+            gn = g->next;
+            w->ops->fail(w, g->lo, g->count, FP_ERR_PEER, msg, strlen(msg));
+            dw_account(dw, g->count);
+            free(g);
+        }
+        dw->ret = NULL;
+        if (dw->next < w->n) {
+            w->ops->fail(w, dw->next, w->n - dw->next, FP_ERR_PEER, msg,
+                         strlen(msg));
+            dw_account(dw, w->n - dw->next);
+            dw->next = w->n;
+        }
+        q_remove(dp, dw);
+        dw_finish_if_done(dw);
+    }
+}
+
+static bool nodes_pending(const fp__dpool_t *dp)
+{
+    for (const dnode_t *n = dp->nodes; n != NULL; n = n->next)
+        if (n->state == N_CONNECTING || n->state == N_OPENING)
+            return true;
+    return false;
+}
+
+/* No executor is left: fail what waits now, or arm node_wait (the event
+ * thread posts no_executors_closure when it is over).  Lock held. */
+static bool no_executors_locked(fp__dpool_t *dp)
+{
+    if (dp->node_wait > 0) {
+        if (dp->nowait_deadline == 0) {
+            dp->nowait_deadline = fp__now() + dp->node_wait;
+            pthread_cond_broadcast(&dp->evt_cond);
+        }
+        return false;
+    }
+    return !nodes_pending(dp);
+}
+
+static void no_executors_closure(void *arg)
+{
+    fp__dpool_t *dp = arg;
+    pthread_mutex_lock(&dp->lock);
+    dp->nowait_posted = false;
+    bool fail = atomic_load(&dp->total_executors) == 0 &&
+                dp->nowait_deadline != 0 && fp__now() >= dp->nowait_deadline;
+    if (atomic_load(&dp->total_executors) > 0 || fail)
+        dp->nowait_deadline = 0;
+    pthread_mutex_unlock(&dp->lock);
+    if (fail) {
+        char msg[FP_ERROR_MAX];
+        snprintf(msg, sizeof(msg),
+                 "no executors left: every node was lost and none joined "
+                 "within %.3g s (node_wait)",
+                 dp->node_wait);
+        fail_unplaced(dp, msg);
+    }
+}
+
+/* A membership event for the pool's callback (lock held). */
+static void event_locked(fp__dpool_t *dp, const dnode_t *n,
+                         fp_node_event_kind_t kind, const char *reason)
+{
+    if (dp->on_node == NULL || dp->close_started)
+        return;
+    devent_t *e = calloc(1, sizeof(*e));
+    if (e == NULL)
+        return;
+    e->kind = kind;
+    e->executors = n->executors;
+    e->index_base = n->index_base;
+    snprintf(e->address, sizeof(e->address), "%s", n->address);
+    snprintf(e->host, sizeof(e->host), "%s", n->host);
+    snprintf(e->reason, sizeof(e->reason), "%s", reason != NULL ? reason : "");
+    if (dp->ev_tail != NULL)
+        dp->ev_tail->next = e;
+    else
+        dp->ev_head = e;
+    dp->ev_tail = e;
+    pthread_cond_broadcast(&dp->evt_cond);
+}
+
+/* The node is gone.  What it held reruns elsewhere: every record not
+ * complete goes back to its unit with one more attempt, unless its twin
+ * (a straggler copy) still runs it, its call was stopped (skipped), or its
+ * elements have now been on max_attempts nodes that died (they fail).  A
+ * node that said goodbye first (a clean stop) has handed its queue back
+ * already and has finished what it ran; anything left is rerun the same
+ * way, without counting an attempt. */
 static void node_lost(dnode_t *n, fp_status_t st, const char *reason)
 {
     fp__dpool_t *dp = n->dp;
     bool was_up = n->state == N_UP;
+    bool clean = st == FP_ERR_CLOSED || n->state == N_CLOSING;
     pthread_mutex_lock(&dp->lock);
     if (n->state == N_UP)
         atomic_fetch_sub(&dp->total_executors, n->executors);
@@ -1363,52 +1767,92 @@ static void node_lost(dnode_t *n, fp_status_t st, const char *reason)
                          ? " (is a node listening there?)"
                          : "");
     }
+    n->left = clean || n->not_needed;
     n->state = N_LOST;
     n->conn = NULL;
+    if (was_up && dp->shell != NULL) {
+        if (n->left)
+            dp->st_left++;
+        else
+            dp->st_died++;
+        event_locked(dp, n, n->left ? FP_EVENT_LEFT : FP_EVENT_DIED, n->reason);
+    }
     pthread_cond_broadcast(&dp->cond);
     pthread_mutex_unlock(&dp->lock);
     if (n->not_needed)
         fp__info(dp->log, "node %s: %s", n->address, n->reason);
-    else if (was_up && st == FP_ERR_CLOSED)
+    else if (was_up && n->left)
         fp__info(dp->log, "node %s left: %s", n->address, n->reason);
     else if (was_up)
-        fp__error(dp->log, "node %s lost: %s", n->address, n->reason);
-    char msg[FP_ERROR_MAX];
-    snprintf(msg, sizeof(msg), "node %.90s was lost: %.140s", n->address, n->reason);
+        fp__error(dp->log, "node %s died: %s; rerunning its work elsewhere",
+                  n->address, n->reason);
+    unsigned max = dp->max_attempts;
+    size_t rerun = 0, failed = 0;
     while (n->recs != NULL) {
         drec_t *r = n->recs;
+        if (r->orphan || r->dw == NULL || (r->twin != NULL && !r->claimed)) {
+            /* its twin runs (or delivered) the same range */
+            rec_free(dp, r);
+            continue;
+        }
         dwork_t *dw = r->dw;
-        size_t final = r->count - r->requeued;
-        dw->w->ops->fail(dw->w, r->lo, r->count, FP_ERR_PEER, msg, strlen(msg));
+        fp__work_t *w = dw->w;
+        size_t live = (w->kind == FP__WORK_APPLY ? 1 : r->count) - r->requeued;
+        bool stopped = dw->stopped ||
+                       atomic_load_explicit(w->stop, memory_order_relaxed);
+        if (live == 0) {
+            rec_free(dp, r);
+            dw_finish_if_done(dw);
+            continue;
+        }
+        unsigned attempt = r->attempt + (n->left ? 0 : 1);
+        if (stopped) {
+            w->ops->fail(w, r->lo, live, FP_ERR_CANCELED, NULL, 0);
+            dw_account(dw, live);
+        } else if (attempt >= max) {
+            char msg[FP_ERROR_MAX];
+            size_t first = w->kind == FP__WORK_APPLY ? 0 : w->index_base + r->lo;
+            if (live == 1)
+                snprintf(msg, sizeof(msg),
+                         "element %zu was running on %u node%s that died "
+                         "(the last: %.60s: %.90s)",
+                         first, attempt, attempt == 1 ? "" : "s", n->address,
+                         n->reason);
+            else
+                snprintf(msg, sizeof(msg),
+                         "elements %zu..%zu were running on %u node%s that "
+                         "died (the last: %.60s: %.90s)",
+                         first, first + live - 1, attempt,
+                         attempt == 1 ? "" : "s", n->address, n->reason);
+            w->ops->fail(w, r->lo, live, FP_ERR_PEER, msg, strlen(msg));
+            dw_account(dw, live);
+            failed += live;
+        } else {
+            requeue(dw, r->lo, live, attempt);
+            rerun += live;
+            dp->st_rec_rerun++;
+        }
         rec_free(dp, r);
-        dw_account(dw, final);
         dw_finish_if_done(dw);
     }
+    dp->st_el_rerun += rerun;
+    dp->st_el_failed += failed;
+    if (rerun > 0 || failed > 0)
+        fp__info(dp->log, "node %s: %zu elements to rerun, %zu failed "
+                          "(max_attempts %u)",
+                 n->address, rerun, failed, max);
     fp__free_headroom(n->bbuf);
     n->bbuf = NULL;
     if (atomic_load(&dp->total_executors) == 0) {
-        /* nobody left to run what is queued: those elements fail too */
-        snprintf(msg, sizeof(msg),
-                 "no executors left: node %.90s was lost: %.120s", n->address,
-                 n->reason);
-        for (dwork_t *dw = dp->live, *next; dw != NULL; dw = next) {
-            next = dw->lnext;
-            fp__work_t *w = dw->w;
-            for (range_t *g = dw->ret, *gn; g != NULL; g = gn) {
-                gn = g->next;
-                w->ops->fail(w, g->lo, g->count, FP_ERR_PEER, msg, strlen(msg));
-                dw_account(dw, g->count);
-                free(g);
-            }
-            dw->ret = NULL;
-            if (dw->next < w->n) {
-                w->ops->fail(w, dw->next, w->n - dw->next, FP_ERR_PEER, msg,
-                             strlen(msg));
-                dw_account(dw, w->n - dw->next);
-                dw->next = w->n;
-            }
-            q_remove(dp, dw);
-            dw_finish_if_done(dw);
+        pthread_mutex_lock(&dp->lock);
+        bool now = no_executors_locked(dp);
+        pthread_mutex_unlock(&dp->lock);
+        if (now) {
+            char msg[FP_ERROR_MAX];
+            snprintf(msg, sizeof(msg),
+                     "no executors left: node %.90s was lost: %.120s",
+                     n->address, n->reason);
+            fail_unplaced(dp, msg);
         }
     }
     pump(dp);
@@ -1445,7 +1889,11 @@ static void submit_closure(void *arg)
         dw_finish_if_done(dw);
         return;
     }
-    if (atomic_load(&dp->total_executors) == 0) {
+    pthread_mutex_lock(&dp->lock);
+    bool none = atomic_load(&dp->total_executors) == 0 &&
+                no_executors_locked(dp);
+    pthread_mutex_unlock(&dp->lock);
+    if (none) {
         char msg[FP_ERROR_MAX];
         snprintf(msg, sizeof(msg),
                  "the pool has no executors left (every node was lost)");
@@ -1690,8 +2138,13 @@ static void dpool_free(fp__dpool_t *dp)
     for (size_t i = 0; i < dp->nnames; i++)
         free(dp->names[i]);
     free(dp->init);
+    for (devent_t *e = dp->ev_head, *next; e != NULL; e = next) {
+        next = e->next;
+        free(e);
+    }
     pthread_mutex_destroy(&dp->lock);
     pthread_cond_destroy(&dp->cond);
+    pthread_cond_destroy(&dp->evt_cond);
     free(dp);
 }
 
@@ -1703,6 +2156,8 @@ static void noop_closure(void *arg)
     pthread_cond_broadcast(&dp->cond);
     pthread_mutex_unlock(&dp->lock);
 }
+
+static void evt_stop(fp__dpool_t *dp);
 
 /* Close every node (POOL_CLOSE, wait for its ACK: its fini hooks ran),
  * then say goodbye. */
@@ -1734,6 +2189,9 @@ static void dpool_close(fp__dpool_t *dp)
     deadline = fp__now() + 2.0;
     while (!all_conns_gone(dp) && fp__now() < deadline)
         timed_wait(dp, deadline);
+    pthread_mutex_unlock(&dp->lock);
+    evt_stop(dp); /* it posts closures too */
+    pthread_mutex_lock(&dp->lock);
     /* closures already posted for this pool must run before it is freed */
     dp->drained = false;
     pthread_mutex_unlock(&dp->lock);
@@ -1743,6 +2201,78 @@ static void dpool_close(fp__dpool_t *dp)
             pthread_cond_wait(&dp->cond, &dp->lock);
         pthread_mutex_unlock(&dp->lock);
     }
+}
+
+/* ---- membership events, node_wait ------------------------------------------ */
+
+static void *evt_main(void *arg)
+{
+    fp__dpool_t *dp = arg;
+    pthread_mutex_lock(&dp->lock);
+    for (;;) {
+        if (dp->ev_head != NULL) {
+            devent_t *e = dp->ev_head;
+            dp->ev_head = e->next;
+            if (dp->ev_head == NULL)
+                dp->ev_tail = NULL;
+            pthread_mutex_unlock(&dp->lock);
+            fp_node_event_t ev = {
+                .kind = e->kind,
+                .address = e->address,
+                .host = e->host,
+                .executors = e->executors,
+                .index_base = e->index_base,
+                .reason = e->reason,
+            };
+            dp->on_node(dp->on_node_arg, &ev);
+            free(e);
+            pthread_mutex_lock(&dp->lock);
+            continue;
+        }
+        if (dp->evt_quit)
+            break;
+        double deadline = -1;
+        if (dp->copy_at > 0 && !dp->copy_posted) {
+            if (fp__now() >= dp->copy_at) {
+                dp->copy_posted = true;
+                pthread_mutex_unlock(&dp->lock);
+                (void)fp__tp_post(dp->tp, copy_closure, dp);
+                pthread_mutex_lock(&dp->lock);
+                continue;
+            }
+            deadline = dp->copy_at;
+        }
+        if (dp->nowait_deadline > 0 && !dp->nowait_posted) {
+            if (fp__now() >= dp->nowait_deadline) {
+                dp->nowait_posted = true;
+                pthread_mutex_unlock(&dp->lock);
+                (void)fp__tp_post(dp->tp, no_executors_closure, dp);
+                pthread_mutex_lock(&dp->lock);
+                continue;
+            }
+            if (deadline < 0 || dp->nowait_deadline < deadline)
+                deadline = dp->nowait_deadline;
+        }
+        struct timespec ts;
+        if (deadline > 0 && fp__timespec(deadline, &ts))
+            pthread_cond_timedwait(&dp->evt_cond, &dp->lock, &ts);
+        else
+            pthread_cond_wait(&dp->evt_cond, &dp->lock);
+    }
+    pthread_mutex_unlock(&dp->lock);
+    return NULL;
+}
+
+static void evt_stop(fp__dpool_t *dp)
+{
+    if (!dp->evt_started)
+        return;
+    pthread_mutex_lock(&dp->lock);
+    dp->evt_quit = true;
+    pthread_cond_broadcast(&dp->evt_cond);
+    pthread_mutex_unlock(&dp->lock);
+    pthread_join(dp->evt_thread, NULL);
+    dp->evt_started = false;
 }
 
 static void r_destroy(fp_pool_t *pool)
@@ -1791,6 +2321,8 @@ static void connect_closure(void *arg)
     }
     n->conn = conn;
     fp__tp_conn_set_user(conn, n);
+    if (n->dp->node_deadline > 0)
+        fp__tp_conn_set_deadline(conn, n->dp->node_deadline);
 }
 
 static void abort_closure(void *arg)
@@ -1922,7 +2454,19 @@ fp_status_t fp__dpool_create(fp_pool_t *shell, const fp__dpool_params_t *p,
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&dp->cond, &ca);
+    pthread_cond_init(&dp->evt_cond, &ca);
     pthread_condattr_destroy(&ca);
+    dp->max_attempts = p->max_attempts > 0 ? p->max_attempts : 3;
+    dp->node_deadline = p->node_deadline;
+    dp->node_wait = p->node_wait > 0 ? p->node_wait : 0;
+    dp->on_node = p->on_node;
+    dp->on_node_arg = p->on_node_arg;
+    /* events, node_wait and straggler timers */
+    if (pthread_create(&dp->evt_thread, NULL, evt_main, dp) != 0) {
+        dpool_free(dp);
+        return FP_ERR_SYSTEM;
+    }
+    dp->evt_started = true;
     dp->executors_budget = p->executors;
     dp->connect_timeout = p->connect_timeout > 0 ? p->connect_timeout : 10.0;
     if (p->worker_class != NULL)
@@ -2078,14 +2622,26 @@ fp_status_t fp__dpool_nodes(fp_pool_t *pool, fp_node_info_t *info, size_t cap,
 typedef struct stats_req {
     fp__dpool_t *dp;
     fp__tp_stats_t s;
+    uint64_t joined, left, died, rec_rerun, el_rerun, el_failed, copies,
+        copies_won, copies_dropped;
     bool done;
 } stats_req_t;
 
 static void stats_closure(void *arg)
 {
     stats_req_t *q = arg;
-    fp__tp_get_stats(q->dp->tp, &q->s);
-    pthread_mutex_lock(&q->dp->lock);
+    fp__dpool_t *dp = q->dp;
+    fp__tp_get_stats(dp->tp, &q->s);
+    pthread_mutex_lock(&dp->lock); /* st_joined/left/died move under it */
+    q->joined = dp->st_joined;
+    q->left = dp->st_left;
+    q->died = dp->st_died;
+    q->rec_rerun = dp->st_rec_rerun;
+    q->el_rerun = dp->st_el_rerun;
+    q->el_failed = dp->st_el_failed;
+    q->copies = dp->st_copies;
+    q->copies_won = dp->st_copies_won;
+    q->copies_dropped = dp->st_copies_dropped;
     q->done = true;
     pthread_cond_broadcast(&q->dp->cond);
     pthread_mutex_unlock(&q->dp->lock);
@@ -2113,6 +2669,16 @@ fp_status_t fp__dpool_stats(fp_pool_t *pool, fp_pool_stats_t *stats)
     stats->bytes_copied = s.bytes_copied;
     stats->large_bytes_copied = atomic_load(&dp->large_copied);
     stats->rndv_threshold = dp->thr;
+    stats->nodes_joined = q.joined;
+    stats->nodes_left = q.left;
+    stats->nodes_died = q.died;
+    stats->records_rerun = q.rec_rerun;
+    stats->elements_rerun = q.el_rerun;
+    stats->elements_failed = q.el_failed;
+    stats->late_dropped = s.dropped;
+    stats->copies_started = q.copies;
+    stats->copies_won = q.copies_won;
+    stats->copies_dropped = q.copies_dropped;
     return FP_OK;
 }
 

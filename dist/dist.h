@@ -132,6 +132,10 @@ typedef struct fp__dpool_params {
     const char *worker_class;
     fp_cbuf_t init_data;
     double connect_timeout;
+    unsigned max_attempts;
+    double node_deadline, node_wait;
+    fp_node_event_fn_t on_node;
+    void *on_node_arg;
 } fp__dpool_params_t;
 
 /* Make `shell` (a local pool without executors) a distributed pool. */

@@ -167,6 +167,11 @@ fp_status_t fp_pool_create(fp_context_t *ctx, const fp_pool_params_t *params,
     dp.worker_class = params->worker_class;
     dp.init_data = params->init_data;
     dp.connect_timeout = params->connect_timeout;
+    dp.max_attempts = params->max_attempts;
+    dp.node_deadline = params->node_deadline;
+    dp.node_wait = params->node_wait;
+    dp.on_node = params->on_node;
+    dp.on_node_arg = params->on_node_arg;
     if (err != NULL)
         memset(err, 0, sizeof(*err));
     st = fp__dpool_create(pool, &dp, err);

@@ -377,7 +377,12 @@ void fp__tp_conn_deliver(fp__tp_conn_t *c, const void *header,
         fail(c, FP_ERR_PROTOCOL, m.hdr.seq, type, reason);
         return;
     case FP__WIRE_HEARTBEAT:
-        return; /* last_heard is already refreshed */
+        /* last_heard is already refreshed; echo when we have been quiet,
+         * for a peer whose deadline is shorter than our heartbeat period
+         * (its own heartbeat is then recent: no echo comes back) */
+        if (c->tp->now - c->last_sent >= 0.05)
+            fp__tp_conn_heartbeat(c);
+        return;
     case FP__WIRE_GOODBYE:
         fp__tp_close(c, FP_ERR_CLOSED, "peer said goodbye");
         return;

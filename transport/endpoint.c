@@ -335,6 +335,19 @@ const char *fp__tp_conn_transports(const fp__tp_conn_t *c)
 void fp__tp_conn_set_user(fp__tp_conn_t *c, void *user) { c->user = user; }
 void *fp__tp_conn_user(const fp__tp_conn_t *c) { return c->user; }
 const char *fp__tp_conn_peer(const fp__tp_conn_t *c) { return c->peer; }
+
+void fp__tp_conn_set_deadline(fp__tp_conn_t *c, double deadline)
+{
+    fp__tp_t *tp = c->tp;
+    c->deadline = deadline > 0 ? deadline : 0;
+    double hb = tp->heartbeat_interval;
+    if (c->deadline > 0 && c->deadline / 4 < hb)
+        hb = c->deadline / 4;
+    c->hb_interval = hb;
+    if (hb / 4 < tp->timer_tick)
+        tp->timer_tick = hb / 4;
+    tp->next_timer = tp->now; /* the next round sees the new timers */
+}
 const char *fp__tp_conn_peer_id(const fp__tp_conn_t *c) { return c->peer_id; }
 uint32_t fp__tp_conn_peer_executors(const fp__tp_conn_t *c)
 {

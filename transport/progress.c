@@ -70,26 +70,31 @@ static double run_timers(fp__tp_t *tp)
         if (c->state == FP__CONN_CLOSED)
             continue;
         double quiet = tp->now - c->last_heard;
-        if (quiet >= tp->peer_deadline) {
+        double deadline = c->deadline > 0 ? c->deadline : tp->peer_deadline;
+        double hb = c->hb_interval > 0 ? c->hb_interval : tp->heartbeat_interval;
+        if (quiet >= deadline) {
             char reason[160];
             snprintf(reason, sizeof(reason),
-                     "peer %s silent for %.1f s (deadline %.1f s): presumed "
+                     "peer %s silent for %.2f s (deadline %.2f s): presumed "
                      "hung",
-                     c->peer, quiet, tp->peer_deadline);
+                     c->peer, quiet, deadline);
             fp__tp_close(c, FP_ERR_TIMEOUT, reason);
             continue;
         }
-        if (tp->now - c->last_sent >= tp->heartbeat_interval)
+        double since = tp->now - c->last_sent;
+        if (since >= hb) {
             fp__tp_conn_heartbeat(c);
-        double due = tp->peer_deadline - quiet;
+            since = 0;
+        }
+        double due = deadline - quiet;
         if (due < next)
             next = due;
+        if (hb - since < next)
+            next = hb - since;
     }
     if (next < 0.001)
         next = 0.001;
-    tp->next_timer = tp->now + (next < tp->heartbeat_interval / 4
-                                    ? next
-                                    : tp->heartbeat_interval / 4);
+    tp->next_timer = tp->now + (next < tp->timer_tick ? next : tp->timer_tick);
     return tp->next_timer - tp->now;
 }
 

@@ -112,6 +112,7 @@ fp_status_t fp__tp_create(const fp__tp_params_t *params, fp__tp_t **tp_p)
         params->peer_deadline > 0
             ? params->peer_deadline
             : fp__setting_seconds(&tp->log, FP__SET_PEER_DEADLINE, conf);
+    tp->timer_tick = tp->heartbeat_interval / 4;
     tp->keep_signals =
         fp__setting_bool(&tp->log, FP__SET_UCX_SIGNALS, conf);
     char ucx_lib[256];
@@ -328,6 +329,7 @@ const char *fp__tp_transports(const fp__tp_t *tp) { return tp->transports; }
 void fp__tp_get_stats(const fp__tp_t *tp, fp__tp_stats_t *stats)
 {
     *stats = tp->stats;
+    stats->dropped = tp->dropped;
 }
 
 void fp__tp_note_copy(fp__tp_t *tp, size_t bytes)

@@ -108,6 +108,8 @@ typedef struct fp__tp_stats {
     uint64_t reg_hits, reg_misses, reg_evictions; /* registration cache */
     uint64_t seq_gaps; /* a peer's message counter skipped or went back:
                           a message lost or reordered below us (logged) */
+    uint64_t dropped;  /* messages that named no open connection (a peer
+                          closed as dead or hung that is still sending) */
 } fp__tp_stats_t;
 
 fp_status_t fp__tp_create(const fp__tp_params_t *params, fp__tp_t **tp_p);
@@ -191,6 +193,13 @@ void fp__tp_goodbye(fp__tp_conn_t *conn);
 
 /* Close (progress context): pending sends fail, on_closed runs. */
 void fp__tp_close(fp__tp_conn_t *conn, fp_status_t status, const char *reason);
+
+/* This connection's deadline (seconds of silence that close it as hung;
+ * 0: the instance's peer_deadline).  Heartbeats on it then go at least
+ * every deadline/4, and the peer echoes a heartbeat it gets while it has
+ * been quiet itself, so a deadline shorter than the peer's own heartbeat
+ * interval still holds.  Progress context. */
+void fp__tp_conn_set_deadline(fp__tp_conn_t *conn, double deadline);
 
 void fp__tp_conn_set_user(fp__tp_conn_t *conn, void *user);
 void *fp__tp_conn_user(const fp__tp_conn_t *conn);

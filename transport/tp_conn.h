@@ -81,6 +81,7 @@ struct fp__tp_conn {
     char transports[200]; /* what UCX chose, once ready */
     void *user;
     double last_heard, last_sent;
+    double deadline, hb_interval; /* 0: the instance's */
     struct send_req *pending; /* sends UCX has not completed */
     /* handshake */
     fp__auth_t auth;
@@ -119,6 +120,8 @@ struct fp__tp {
     bool busy_poll;
     size_t rndv_threshold;
     double heartbeat_interval, peer_deadline;
+    double timer_tick; /* timers run at least this often: heartbeat/4, less
+                          for a connection with a shorter deadline */
     char transports[256];
     const fp__auth_secret_t *secret;
     fp__auth_secret_t *own_secret; /* loaded by us, freed by us */
