@@ -50,9 +50,11 @@ extern "C" {
     X(RNDV_THRESHOLD, NULL, "transport", "rndv_threshold", INT, 1,             \
       1099511627776.0, "65536",                                                \
       "bytes from which payloads go by zero-copy rendezvous")                  \
-    X(HEARTBEAT, NULL, "transport", "heartbeat_interval", SECONDS, 0, 86400,   \
+    X(HEARTBEAT, "FP_HEARTBEAT", "transport", "heartbeat_interval", SECONDS, 0, \
+      86400,                                                                   \
       "1", "seconds of silence before a heartbeat is sent")                    \
-    X(PEER_DEADLINE, NULL, "transport", "peer_deadline", SECONDS, 0, 86400,    \
+    X(PEER_DEADLINE, "FP_PEER_DEADLINE", "transport", "peer_deadline", SECONDS, \
+      0, 86400,                                                                \
       "10", "seconds of silence before a peer is presumed hung")               \
     X(UCX_SIGNALS, "FP_UCX_SIGNALS", "transport", "ucx_signals", BOOL, 0, 1,   \
       "no",                                                                    \
