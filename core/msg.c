@@ -47,6 +47,7 @@ typedef struct fp__mail {
 
 typedef struct fp__omsg {
     struct fp__omsg *next;
+    unsigned local; /* the sender's index in this pool (without the base) */
     fp_message_t m;
 } fp__omsg_t;
 
@@ -306,6 +307,7 @@ static fp__omsg_t *omsg_new(unsigned executor, void *data, size_t size,
     if (!owned && size > 0)
         memcpy(bytes, data, size);
     o->next = NULL;
+    o->local = executor;
     o->m.executor = executor;
     o->m.data = bytes;
     o->m.size = size;
@@ -346,7 +348,9 @@ void fp__pool_set_msg_sink(fp_pool_t *pool, fp__msg_sink_fn_t fn, void *arg)
         pool->out_head = pool->out_tail = NULL;
     for (fp__omsg_t *n; o != NULL; o = n) {
         n = o->next;
-        fn(arg, o->m.executor, o->m.data, o->m.size);
+        /* sent before the pool knew its index base (a node's init hooks):
+         * named with the base it has now */
+        fn(arg, o->local + pool->index_base, o->m.data, o->m.size);
         free(o->m.data);
         free(o);
     }
@@ -365,6 +369,7 @@ fp_status_t fp_task_send(fp_task_t *task, fp_cbuf_t msg)
     fp__omsg_t *o = omsg_new(executor, (void *)msg.data, msg.size, false);
     if (o == NULL)
         return FP_ERR_NOMEM;
+    o->local = task->index;
     pthread_mutex_lock(&pool->out_lock);
     if (pool->msg_sink != NULL) {
         /* under the lock: in order with what set_msg_sink flushed */
