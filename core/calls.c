@@ -380,7 +380,7 @@ static void map_chunk(fp_task_t *t, fp_future_t *f, size_t lo, size_t hi)
     const char *const base0 = f->arrays[0].base;
     const size_t size0 = f->arrays[0].elem_size;
     char *const outbase = f->out;
-    const _Atomic(uint64_t) *update_seq = &t->pool->update_seq;
+    const _Atomic(uint64_t) *between_seq = &t->pool->between_seq;
     fp_buf_t out = {NULL, out_size};
     fp__call_state_t saved;
     fp__call_state_save(t, &saved);
@@ -408,9 +408,9 @@ static void map_chunk(fp_task_t *t, fp_future_t *f, size_t lo, size_t hi)
                 t->depth--;
                 goto out;
             }
-            if (FP__UNLIKELY(atomic_load_explicit(update_seq,
+            if (FP__UNLIKELY(atomic_load_explicit(between_seq,
                                                   memory_order_relaxed) !=
-                             t->update_seen)) {
+                             t->between_seen)) {
                 t->depth--;
                 fp__check_updates(t);
                 t->depth++;

@@ -81,6 +81,14 @@ struct fp_task {
     pthread_t thread;
     fp_status_t init_status;
     bool searching; /* counted in pool->searching (executor loop only) */
+
+    /* between-task signals seen (pool->between_seq) */
+    uint64_t between_seen;
+    /* messages to this executor (msg.c): FIFO under mail_lock; mail_count
+     * is read without it to skip the lock when empty */
+    _Alignas(64) pthread_mutex_t mail_lock;
+    struct fp__mail *mail_head, *mail_tail;
+    atomic_size_t mail_count;
 };
 
 /* ---- updates ------------------------------------------------------------ */
@@ -141,6 +149,22 @@ struct fp_pool {
     const fp__remote_ops_t *rops;
     void *remote;
     unsigned index_base; /* added to fp_task_executor() */
+
+    /* Bumped after anything executors handle between tasks (an update, a
+     * message): the one word the per-element loops read. */
+    _Alignas(64) _Atomic(uint64_t) between_seq;
+
+    /* messages executors send to the client (msg.c) */
+    _Alignas(64) pthread_mutex_t out_lock;
+    pthread_cond_t out_cond;
+    struct fp__omsg *out_head, *out_tail;
+    void (*on_message)(void *arg, const fp_message_t *msg);
+    void *on_message_arg;
+    pthread_t out_thread; /* runs on_message */
+    bool out_thread_started, out_stop;
+    /* a remote layer's sink for fp_task_send (a node sends to its client) */
+    fp__msg_sink_fn_t msg_sink;
+    void *msg_sink_arg;
 };
 
 extern _Thread_local fp_task_t *fp__tls_task;
@@ -179,12 +203,27 @@ bool fp__help_once(fp_task_t *task);
 void fp__apply_updates(fp_task_t *task);
 static inline void fp__check_updates(fp_task_t *task)
 {
-    if (FP__UNLIKELY(atomic_load_explicit(&task->pool->update_seq,
+    if (FP__UNLIKELY(atomic_load_explicit(&task->pool->between_seq,
                                           memory_order_relaxed) !=
-                     task->update_seen) &&
+                     task->between_seen) &&
         task->depth == 0)
         fp__apply_updates(task);
 }
+
+/* ---- messages (msg.c) ---------------------------------------------------- */
+
+/* Per-executor mailbox and the pool's outgoing queue: set up with the
+ * executor / pool, torn down with them. */
+void fp__mail_init(fp_task_t *task);
+void fp__mail_fini(fp_task_t *task);
+/* Handle every message queued for this executor (between tasks). */
+void fp__mail_deliver(fp_task_t *task);
+fp_status_t fp__pool_msg_init(fp_pool_t *pool, const fp_pool_params_t *params);
+/* Stop the on_message thread after delivering what is queued. */
+void fp__pool_msg_stop(fp_pool_t *pool);
+void fp__pool_msg_fini(fp_pool_t *pool);
+/* Wake executors to look at between_seq (sched.c). */
+void fp__pool_wake_all(fp_pool_t *pool);
 
 /* The per-call fields of an executor, kept across a nested call (a task
  * that runs other work while it waits or maps). */

@@ -124,7 +124,7 @@ fp_status_t fp_worker_class_register(const fp_worker_class_t *wc)
     if (e != NULL) {
         int same = e->wc.state_size == wc->state_size &&
                    e->wc.init == wc->init && e->wc.update == wc->update &&
-                   e->wc.fini == wc->fini;
+                   e->wc.fini == wc->fini && e->wc.message == wc->message;
         status = same ? FP_OK : FP_ERR_EXISTS;
     } else if ((e = calloc(1, sizeof(*e))) == NULL) {
         status = FP_ERR_NOMEM;

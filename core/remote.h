@@ -71,6 +71,13 @@ typedef struct fp__remote_ops {
     fp_pool_t *(*local_pool)(fp_pool_t *pool);
     /* after every call completed: close the nodes, free the layer's state */
     void (*destroy)(fp_pool_t *pool);
+    /* fp_pool_send / fp_pool_send_node (arguments checked for NULL; the
+     * layer checks index, address and node state); the bytes are the
+     * caller's until it returns */
+    fp_status_t (*send)(fp_pool_t *pool, unsigned executor, fp_cbuf_t msg,
+                        fp_error_t *err);
+    fp_status_t (*send_node)(fp_pool_t *pool, const char *address,
+                             fp_cbuf_t msg, fp_error_t *err);
 } fp__remote_ops_t;
 
 /* A local pool (the only kind core makes by itself).  With `shell`, no
@@ -89,5 +96,24 @@ const fp__logger_t *fp__pool_logger(const fp_pool_t *pool);
 void fp__pool_set_index_base(fp_pool_t *pool, unsigned base);
 /* Executors neither asleep nor looking for work (a snapshot). */
 unsigned fp__pool_busy_executors(const fp_pool_t *pool);
+
+/* ---- messages ---- */
+
+/* Where fp_task_send goes instead of the pool's own queue: `executor` is
+ * the sender's index in the whole pool; the bytes are valid during the
+ * call only (copy them).  Runs on the sending executor. */
+typedef void (*fp__msg_sink_fn_t)(void *arg, unsigned executor,
+                                  const void *data, size_t size);
+/* Install it (before or after executors started sending: what is already
+ * queued is handed to the sink first, in order).  NULL: the queue again. */
+void fp__pool_set_msg_sink(fp_pool_t *pool, fp__msg_sink_fn_t fn, void *arg);
+/* Queue a message from `executor` for fp_pool_collect / on_message.
+ * `owned`: `data` is malloc'd and moves to the queue (freed on failure);
+ * otherwise it is copied.  Any thread. */
+fp_status_t fp__pool_post_message(fp_pool_t *pool, unsigned executor,
+                                  void *data, size_t size, bool owned);
+/* Whether the pool's worker class (as registered here) has a message hook:
+ * 1 yes, 0 no, -1 the class is not registered in this process. */
+int fp__worker_class_has_message(const char *name);
 
 #endif

@@ -63,6 +63,11 @@
  * and wakes every executor; each applies it between tasks (the main loop, the
  * per-element loop of map chunks, and sync's helping loop check update_seq
  * with a relaxed load) and acknowledges; the caller waits for all acks.
+ * What those loops read is between_seq, bumped after an update is published
+ * and after a message is queued for an executor (msg.c): one word for
+ * everything handled between tasks, so messages cost the element loop
+ * nothing.  A message to one executor sends every executor down the slow
+ * path once (a look at its own mailbox count).
  */
 #include "core.h"
 
@@ -127,6 +132,8 @@ static void wake_all(fp_pool_t *pool)
     atomic_fetch_add(&pool->sleep_seq, 1);
     fp__futex_wake(&pool->sleep_seq, INT_MAX);
 }
+
+void fp__pool_wake_all(fp_pool_t *pool) { wake_all(pool); }
 
 void fp__task_wake(fp_pool_t *pool, unsigned bits)
 {
@@ -420,6 +427,12 @@ void fp_sync(fp_task_t *t, fp_frame_t *frame)
 void fp__apply_updates(fp_task_t *t)
 {
     fp_pool_t *pool = t->pool;
+    /* what was signalled before this load is seen below (acquire); a
+     * later signal leaves between_seq ahead of between_seen again */
+    t->between_seen =
+        atomic_load_explicit(&pool->between_seq, memory_order_acquire);
+    if (atomic_load_explicit(&t->mail_count, memory_order_relaxed) > 0)
+        fp__mail_deliver(t);
     uint64_t seq = atomic_load_explicit(&pool->update_seq, memory_order_acquire);
     if (seq == t->update_seen)
         return;
@@ -483,6 +496,7 @@ fp_status_t fp_pool_update(fp_pool_t *pool, fp_cbuf_t update, fp_error_t *err)
     u.seq = atomic_load(&pool->update_seq) + 1;
     atomic_store_explicit(&pool->update_cur, &u, memory_order_release);
     atomic_store_explicit(&pool->update_seq, u.seq, memory_order_release);
+    atomic_fetch_add(&pool->between_seq, 1); /* seq_cst: see wake_all */
     pthread_mutex_unlock(&pool->update_lock);
     wake_all(pool);
 
@@ -507,7 +521,7 @@ static bool pool_has_urgent_work(fp_task_t *t)
 {
     fp_pool_t *pool = t->pool;
     return atomic_load(&pool->inject_count) > 0 || atomic_load(&pool->stop) ||
-           atomic_load(&pool->update_seq) != t->update_seen;
+           atomic_load(&pool->between_seq) != t->between_seen;
 }
 
 /* Whether one of `count` deques from `from` on (wrapping) has work. */
@@ -650,6 +664,7 @@ static void *executor_main(void *arg)
 
     if (st == FP_OK) {
         executor_loop(t);
+        fp__mail_deliver(t); /* what was sent before destroy is handled */
         if (pool->has_class && pool->wc.fini != NULL)
             pool->wc.fini(t, t->state);
     }
@@ -667,6 +682,7 @@ static void pool_free(fp_pool_t *pool)
         for (unsigned i = 0; i < pool->n; i++) {
             if (pool->exec[i] == NULL)
                 continue;
+            fp__mail_fini(pool->exec[i]);
             fp__deque_destroy(&pool->exec[i]->dq);
             free(pool->exec[i]);
         }
@@ -679,6 +695,7 @@ static void pool_free(fp_pool_t *pool)
     pthread_mutex_destroy(&pool->idle_lock);
     pthread_cond_destroy(&pool->idle_cond);
     pthread_cond_destroy(&pool->start_cond);
+    fp__pool_msg_fini(pool);
     free(pool->init_data);
     free(pool);
 }
@@ -733,7 +750,9 @@ fp_status_t fp__pool_create_local(fp_context_t *ctx,
     pthread_cond_init(&pool->idle_cond, NULL);
     pthread_cond_init(&pool->start_cond, NULL);
 
-    fp_status_t status = FP_OK;
+    fp_status_t status = fp__pool_msg_init(pool, params);
+    if (status != FP_OK)
+        goto err_free;
     if (params->worker_class != NULL) {
         status = fp__worker_class_lookup(params->worker_class, &pool->wc);
         if (status != FP_OK) {
@@ -796,6 +815,7 @@ fp_status_t fp__pool_create_local(fp_context_t *ctx,
             status = FP_ERR_NOMEM;
             goto err_free;
         }
+        fp__mail_init(t);
         t->pool = pool;
         t->index = i;
         t->rng = 0x9E3779B97F4A7C15ULL * (i + 1) ^ (uintptr_t)pool;
@@ -876,6 +896,7 @@ fp_status_t fp_pool_destroy(fp_pool_t *pool)
     if (pool->rops != NULL)
         pool->rops->destroy(pool);
     pool_stop_and_join(pool, pool->n);
+    fp__pool_msg_stop(pool); /* on_message has seen every message */
     atomic_fetch_sub(&pool->ctx->pools, 1);
     pool_free(pool);
     return FP_OK;

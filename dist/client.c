@@ -127,6 +127,7 @@ struct dnode {
     bool suspect_held; /* it runs an isolated record: nothing else goes there */
     bool left;         /* it said goodbye (a clean stop), not died */
     double t_first;    /* when its first record completed (0: not yet) */
+    fp__mq_t msgq; /* CLIENT_MSGs in arrival order (messages section) */
 };
 
 struct fp__dpool {
@@ -195,6 +196,15 @@ static int g_users;
 
 static void h_ready(void *arg, fp__tp_conn_t *conn);
 static void h_message(void *arg, fp__tp_conn_t *conn, const fp__wire_msg_t *m);
+static void msg_on_client(dnode_t *n, const fp__wire_msg_t *m);
+static void msg_on_client_bulk(dnode_t *n, const fp__wire_msg_t *m, size_t len,
+                               fp__tp_bulk_dest_t *dest);
+static fp_status_t r_send(fp_pool_t *pool, unsigned executor, fp_cbuf_t msg,
+                          fp_error_t *err);
+static fp_status_t r_send_node(fp_pool_t *pool, const char *address,
+                               fp_cbuf_t msg, fp_error_t *err);
+static void msg_local_sink(void *arg, unsigned executor, const void *data,
+                           size_t size);
 static void h_bulk(void *arg, fp__tp_conn_t *conn, const fp__wire_msg_t *m,
                    size_t len, fp__tp_bulk_dest_t *dest);
 static void h_closed(void *arg, fp__tp_conn_t *conn, fp_status_t st,
@@ -1583,6 +1593,9 @@ static void h_message(void *arg, fp__tp_conn_t *conn, const fp__wire_msg_t *m)
     case FP__WIRE_ACK:
         on_ack(n, m);
         break;
+    case FP__WIRE_CLIENT_MSG:
+        msg_on_client(n, m);
+        break;
     case FP__WIRE_RESULT_BATCH:
         if (n->state != N_UP) {
             bad_node(n, "results before its pool was open");
@@ -1631,6 +1644,10 @@ static void h_bulk(void *arg, fp__tp_conn_t *conn, const fp__wire_msg_t *m,
         dest->buf = buf;
         dest->done = batch_done;
         dest->user_data = cb;
+        return;
+    }
+    if (m->hdr.type == FP__WIRE_CLIENT_MSG) {
+        msg_on_client_bulk(n, m, len, dest);
         return;
     }
     if (m->hdr.type != FP__WIRE_BULK) {
@@ -2133,6 +2150,7 @@ static void dpool_free(fp__dpool_t *dp)
         next = n->next;
         free(n->bound);
         fp__free_headroom(n->bbuf);
+        fp__mq_clear(&n->msgq);
         free(n);
     }
     for (size_t i = 0; i < dp->nnames; i++)
@@ -2293,6 +2311,8 @@ static const fp__remote_ops_t remote_ops = {
     .size = r_size,
     .local_pool = r_local_pool,
     .destroy = r_destroy,
+    .send = r_send,
+    .send_node = r_send_node,
 };
 
 /* ---- creating, adding nodes ------------------------------------------------ */
@@ -2499,6 +2519,7 @@ fp_status_t fp__dpool_create(fp_pool_t *shell, const fp__dpool_params_t *p,
                                    &dp->local, err);
         if (st != FP_OK)
             goto fail;
+        fp__pool_set_msg_sink(dp->local, msg_local_sink, dp);
         dnode_t *n = calloc(1, sizeof(*n));
         if (n == NULL) {
             st = FP_ERR_NOMEM;
@@ -2705,4 +2726,267 @@ void fp__dpool_counts(fp_pool_t *pool, size_t *nodes_p, unsigned *active_p)
         *nodes_p = nodes;
     if (active_p != NULL)
         *active_p = active;
+}
+
+/* ---- messages ------------------------------------------------------------------ */
+
+/* fp_pool_send / fp_pool_send_node: the caller's thread checks what it can
+ * alone (a hook in the class, if the class is registered here), copies the
+ * bytes and waits while the progress thread, which owns the nodes, finds
+ * the target and sends EXEC_MSG (or queues into the local executors'
+ * mailboxes).  One thread's sends reach the progress thread in order and
+ * leave on each connection in order.  CLIENT_MSGs from a node go through
+ * the node's in-order queue into the shell pool's queue / on_message. */
+
+typedef struct msg_req {
+    fp__dpool_t *dp;
+    unsigned executor;   /* FP_TO_ALL: all (of `address`, if set) */
+    const char *address; /* NULL: by executor */
+    void *data;          /* a copy, freed by the sends */
+    size_t len;
+    fp_status_t status;
+    fp_error_t err;
+    bool done;
+} msg_req_t;
+
+typedef struct msg_buf {
+    int refs; /* sends in flight + the closure's */
+    size_t len;
+    unsigned char data[];
+} msg_buf_t;
+
+static void msg_buf_unref(void *ud, fp_status_t st)
+{
+    (void)st;
+    msg_buf_t *b = ud;
+    if (--b->refs == 0)
+        free(b);
+}
+
+static void msg_req_fail(msg_req_t *q, fp_status_t st, const char *fmt, ...)
+    FP_PRINTF(3, 4);
+static void msg_req_fail(msg_req_t *q, fp_status_t st, const char *fmt, ...)
+{
+    q->status = st;
+    q->err.status = st;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(q->err.message, sizeof(q->err.message), fmt, ap);
+    va_end(ap);
+}
+
+/* One node: executor `target` (global) or FP_TO_ALL of it. */
+static fp_status_t msg_to_node(fp__dpool_t *dp, dnode_t *n, unsigned target,
+                               msg_buf_t *b)
+{
+    fp_cbuf_t msg = {b->data, b->len};
+    if (n->local)
+        return fp_pool_send(dp->local,
+                            target == FP_TO_ALL ? FP_TO_ALL
+                                                : target - n->index_base,
+                            msg, NULL);
+    fp__wire_msg_t m;
+    memset(&m, 0, sizeof(m));
+    m.hdr.type = FP__WIRE_EXEC_MSG;
+    m.hdr.pool = 1;
+    m.u.emsg.executor = target == FP_TO_ALL ? FP__WIRE_MSG_ALL : target;
+    m.u.emsg.data = b->data;
+    m.u.emsg.len = b->len;
+    b->refs++;
+    fp_status_t st =
+        fp__tp_send(n->conn, &m, b->data, b->len, msg_buf_unref, b);
+    if (st != FP_OK)
+        b->refs--;
+    return st;
+}
+
+static void msg_send_closure(void *arg)
+{
+    msg_req_t *q = arg;
+    fp__dpool_t *dp = q->dp;
+    msg_buf_t *b = q->data;
+    q->status = FP_OK;
+    unsigned up = 0;
+    bool found = false;
+    for (dnode_t *n = dp->nodes; n != NULL; n = n->next) {
+        bool mine;
+        if (q->address != NULL)
+            mine = strcmp(n->address, q->address) == 0;
+        else
+            mine = q->executor == FP_TO_ALL ||
+                   (q->executor >= n->index_base &&
+                    q->executor - n->index_base < n->executors &&
+                    n->executors > 0);
+        if (!mine)
+            continue;
+        found = true;
+        if (n->state != N_UP) {
+            if (q->executor != FP_TO_ALL || q->address != NULL)
+                msg_req_fail(q, FP_ERR_PEER, "node %s is %s%s%s", n->address,
+                             n->state == N_LOST ? "lost" : "not up",
+                             n->reason[0] ? ": " : "", n->reason);
+            continue;
+        }
+        fp_status_t st =
+            msg_to_node(dp, n, q->address != NULL ? FP_TO_ALL : q->executor, b);
+        if (st != FP_OK)
+            msg_req_fail(q, st, "cannot send to node %s: %s", n->address,
+                         fp_status_string(st));
+        else
+            up++;
+        if (q->address == NULL && q->executor != FP_TO_ALL)
+            break; /* one executor: one node */
+    }
+    if (q->status == FP_OK && !found) {
+        unsigned total = atomic_load(&dp->total_executors);
+        if (q->address != NULL)
+            msg_req_fail(q, FP_ERR_NOT_FOUND, "the pool has no node '%s'",
+                         q->address);
+        else
+            msg_req_fail(q, FP_ERR_INVALID,
+                         "executor %u is outside 0..%u (or FP_TO_ALL)",
+                         q->executor, total > 0 ? total - 1 : 0);
+    }
+    if (q->status == FP_OK && up == 0)
+        msg_req_fail(q, FP_ERR_PEER, "no node of the pool is up");
+    msg_buf_unref(b, FP_OK);
+    pthread_mutex_lock(&dp->lock);
+    q->done = true;
+    pthread_cond_broadcast(&dp->cond);
+    pthread_mutex_unlock(&dp->lock);
+}
+
+static fp_status_t msg_send(fp_pool_t *pool, unsigned executor,
+                            const char *address, fp_cbuf_t msg,
+                            fp_error_t *err)
+{
+    fp__dpool_t *dp = dpool_of(pool);
+    int hook = dp->wc[0] != '\0' ? fp__worker_class_has_message(dp->wc) : 0;
+    if (hook == 0) {
+        if (err != NULL) {
+            err->status = FP_ERR_STATE;
+            err->index = 0;
+            snprintf(err->message, sizeof(err->message),
+                     "the pool has no worker class with a message hook");
+        }
+        return FP_ERR_STATE;
+    }
+    msg_buf_t *b = malloc(sizeof(*b) + (msg.size > 0 ? msg.size : 1));
+    if (b == NULL)
+        return FP_ERR_NOMEM;
+    b->refs = 1;
+    b->len = msg.size;
+    if (msg.size > 0)
+        memcpy(b->data, msg.data, msg.size);
+    msg_req_t q;
+    memset(&q, 0, sizeof(q));
+    q.dp = dp;
+    q.executor = executor;
+    q.address = address;
+    q.data = b;
+    q.len = msg.size;
+    fp_status_t st = fp__tp_post(dp->tp, msg_send_closure, &q);
+    if (st != FP_OK) {
+        free(b);
+        return st;
+    }
+    pthread_mutex_lock(&dp->lock);
+    while (!q.done)
+        pthread_cond_wait(&dp->cond, &dp->lock);
+    pthread_mutex_unlock(&dp->lock);
+    if (q.status != FP_OK && err != NULL)
+        *err = q.err;
+    return q.status;
+}
+
+static fp_status_t r_send(fp_pool_t *pool, unsigned executor, fp_cbuf_t msg,
+                          fp_error_t *err)
+{
+    return msg_send(pool, executor, NULL, msg, err);
+}
+
+static fp_status_t r_send_node(fp_pool_t *pool, const char *address,
+                               fp_cbuf_t msg, fp_error_t *err)
+{
+    return msg_send(pool, FP_TO_ALL, address, msg, err);
+}
+
+/* The client's own executors: fp_task_send lands in the shell's queue. */
+static void msg_local_sink(void *arg, unsigned executor, const void *data,
+                           size_t size)
+{
+    fp__dpool_t *dp = arg;
+    (void)fp__pool_post_message(dp->shell, executor, (void *)data, size,
+                                false);
+}
+
+static void msg_deliver(void *arg, uint32_t executor, void *data, size_t len)
+{
+    dnode_t *n = arg;
+    (void)fp__pool_post_message(n->dp->shell, executor, data, len, true);
+}
+
+static bool msg_from_ok(dnode_t *n, uint32_t executor)
+{
+    if (n->state == N_UP && executor >= n->index_base &&
+        executor - n->index_base < n->executors)
+        return true;
+    bad_node(n, "a message from executor %u, not one of its %u..%u",
+             executor, n->index_base, n->index_base + n->executors - 1);
+    return false;
+}
+
+static void msg_on_client(dnode_t *n, const fp__wire_msg_t *m)
+{
+    const fp__wire_exec_msg_t *e = &m->u.emsg;
+    if (!msg_from_ok(n, e->executor))
+        return;
+    fp__mq_ent_t *q = fp__mq_add(&n->msgq, e->executor, e->len, true);
+    if (q == NULL) {
+        fp__warn(n->dp->log, "a message from %s dropped: out of memory",
+                 n->address);
+        return;
+    }
+    if (e->len > 0)
+        memcpy(q->data, e->data, e->len);
+    fp__tp_note_copy(n->dp->tp, e->len);
+    fp__mq_drain(&n->msgq, msg_deliver, n);
+}
+
+typedef struct msg_rx {
+    dnode_t *n;
+    fp__mq_ent_t *e;
+} msg_rx_t;
+
+static void msg_rx_done(fp__tp_conn_t *conn, void *ud, fp_status_t st,
+                        const fp__wire_msg_t *m, void *buf, size_t len)
+{
+    (void)conn;
+    (void)m;
+    (void)buf;
+    (void)len;
+    msg_rx_t *rx = ud;
+    fp__mq_done(rx->e, st == FP_OK);
+    fp__mq_drain(&rx->n->msgq, msg_deliver, rx->n);
+    free(rx);
+}
+
+static void msg_on_client_bulk(dnode_t *n, const fp__wire_msg_t *m, size_t len,
+                               fp__tp_bulk_dest_t *dest)
+{
+    if (!msg_from_ok(n, m->u.emsg.executor))
+        return;
+    msg_rx_t *rx = malloc(sizeof(*rx));
+    fp__mq_ent_t *e =
+        rx != NULL ? fp__mq_add(&n->msgq, m->u.emsg.executor, len, false)
+                   : NULL;
+    if (e == NULL) {
+        free(rx);
+        return;
+    }
+    rx->n = n;
+    rx->e = e;
+    dest->buf = e->data;
+    dest->done = msg_rx_done;
+    dest->user_data = rx;
 }

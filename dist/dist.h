@@ -159,4 +159,36 @@ fp_status_t fp__parse_hostport(const char *s, char *host, size_t host_cap,
 void fp__node_id_parse(const char *id, char *host, size_t host_cap,
                        unsigned *cores, unsigned *gpus);
 
+/* ---- messages (msg.c) ---------------------------------------------------- */
+
+/* Messages off one connection, delivered in the order they arrived: an
+ * eager message that comes while a larger one before it is still being
+ * received by rendezvous waits behind it.  Progress thread only. */
+typedef struct fp__mq_ent {
+    struct fp__mq_ent *next;
+    bool ready, ok;
+    uint32_t executor;
+    void *data; /* malloc'd */
+    size_t len;
+} fp__mq_ent_t;
+
+typedef struct fp__mq {
+    fp__mq_ent_t *head, *tail;
+} fp__mq_t;
+
+/* Append an entry for `len` bytes (allocated here); ready: they are in
+ * (copy them into e->data), else they come by rendezvous into e->data and
+ * fp__mq_done marks it.  NULL when out of memory. */
+fp__mq_ent_t *fp__mq_add(fp__mq_t *q, uint32_t executor, size_t len,
+                         bool ready);
+void fp__mq_done(fp__mq_ent_t *e, bool ok);
+/* Hand every ready entry at the head to deliver (which takes `data`);
+ * entries whose bytes did not arrive are dropped. */
+void fp__mq_drain(fp__mq_t *q,
+                  void (*deliver)(void *arg, uint32_t executor, void *data,
+                                  size_t len),
+                  void *arg);
+/* Free every entry (the connection is gone; no receive is pending). */
+void fp__mq_clear(fp__mq_t *q);
+
 #endif

@@ -96,6 +96,7 @@ struct npool {
     /* an UPDATE whose bytes come as BULK */
     uint64_t upd_seq, upd_total, upd_got;
     void *upd_buf;
+    fp__mq_t msgq; /* EXEC_MSGs in arrival order (messages section) */
 };
 
 typedef struct nname {
@@ -155,6 +156,10 @@ struct fp_node {
 static void np_unref(npool_t *np);
 static void rec_release(nrec_t *r);
 static void close_job(ctl_job_t *j);
+static void msg_on_exec(npool_t *np, const fp__wire_msg_t *m);
+static void msg_on_exec_bulk(nconn_t *nc, const fp__wire_msg_t *m, size_t len,
+                             fp__tp_bulk_dest_t *dest);
+static void msg_attach(npool_t *np);
 
 static void nc_unref(nconn_t *nc)
 {
@@ -647,6 +652,7 @@ static void np_unref(npool_t *np)
     fp__free_headroom(np->rbuf);
     free(np->init);
     free(np->upd_buf);
+    fp__mq_clear(&np->msgq);
     free(np);
     nc_unref(nc);
 }
@@ -661,6 +667,7 @@ static void pool_opened(void *arg)
         if (np->state == NP_OPENING) {
             np->pool = j->pool;
             np->state = NP_OPEN;
+            msg_attach(np);
             fp__info(node->log, "pool %u of %s open: %u executors%s%s", np->id,
                      fp__tp_conn_peer_id(np->nc->conn), fp_pool_size(j->pool),
                      np->wc[0] ? ", worker class " : "", np->wc);
@@ -1245,6 +1252,9 @@ static void h_message(void *arg, fp__tp_conn_t *conn, const fp__wire_msg_t *m)
     case FP__WIRE_POOL_CLOSE:
         np_close(np, true);
         break;
+    case FP__WIRE_EXEC_MSG:
+        msg_on_exec(np, m);
+        break;
     case FP__WIRE_BULK: {
         /* an eager BULK: its bytes are here now */
         nrec_t *r;
@@ -1288,6 +1298,10 @@ static void h_bulk(void *arg, fp__tp_conn_t *conn, const fp__wire_msg_t *m,
         dest->buf = b->bytes;
         dest->done = batch_bulk_done;
         dest->user_data = rb;
+        return;
+    }
+    if (m->hdr.type == FP__WIRE_EXEC_MSG) {
+        msg_on_exec_bulk(nc, m, len, dest);
         return;
     }
     if (m->hdr.type != FP__WIRE_BULK)
@@ -1648,4 +1662,152 @@ int fp_node_serve(fp_context_t *ctx, const fp_node_params_t *params)
     sigaction(SIGTERM, &old_term, NULL);
     sigaction(SIGINT, &old_int, NULL);
     return 0;
+}
+
+/* ---- messages --------------------------------------------------------------- */
+
+/* EXEC_MSG: into the pool's executor mailboxes (fp_pool_send on the core
+ * pool: index = the global one minus this node's index base), in arrival
+ * order.  A task's fp_task_send goes to msg_sink, which hands the bytes to
+ * the progress thread (msg_send_closure) for a CLIENT_MSG.  Posted
+ * closures run in order, before the pool_closed that frees the pool's
+ * state (close_job posts that after fp_pool_destroy has joined every
+ * executor), so `np` outlives them. */
+
+static void msg_deliver(void *arg, uint32_t executor, void *data, size_t len)
+{
+    npool_t *np = arg;
+    fp_node_t *node = np->nc->node;
+    fp_cbuf_t msg = {data, len};
+    fp_error_t err;
+    memset(&err, 0, sizeof(err));
+    fp_status_t st = FP_ERR_STATE;
+    if (np->state == NP_OPEN && np->pool != NULL) {
+        unsigned n = fp_pool_size(np->pool);
+        if (executor == FP__WIRE_MSG_ALL)
+            st = fp_pool_send(np->pool, FP_TO_ALL, msg, &err);
+        else if (executor >= np->index_base && executor - np->index_base < n)
+            st = fp_pool_send(np->pool, executor - np->index_base, msg, &err);
+        else
+            snprintf(err.message, sizeof(err.message),
+                     "executor %u is not on this node (%u..%u)", executor,
+                     np->index_base, np->index_base + n - 1);
+    } else {
+        snprintf(err.message, sizeof(err.message), "the pool is not open");
+    }
+    if (st != FP_OK)
+        fp__warn(node->log, "message from %s dropped: %s",
+                 fp__tp_conn_peer_id(np->nc->conn),
+                 err.message[0] ? err.message : fp_status_string(st));
+    free(data);
+}
+
+static void msg_on_exec(npool_t *np, const fp__wire_msg_t *m)
+{
+    const fp__wire_exec_msg_t *e = &m->u.emsg;
+    fp__mq_ent_t *q = fp__mq_add(&np->msgq, e->executor, e->len, true);
+    if (q == NULL) {
+        fp__warn(np->nc->node->log, "message dropped: out of memory");
+        return;
+    }
+    if (e->len > 0)
+        memcpy(q->data, e->data, e->len);
+    fp__tp_note_copy(np->nc->node->tp, e->len);
+    fp__mq_drain(&np->msgq, msg_deliver, np);
+}
+
+typedef struct msg_rx {
+    npool_t *np;
+    fp__mq_ent_t *e;
+} msg_rx_t;
+
+static void msg_rx_done(fp__tp_conn_t *conn, void *ud, fp_status_t st,
+                        const fp__wire_msg_t *m, void *buf, size_t len)
+{
+    (void)conn;
+    (void)m;
+    (void)buf;
+    (void)len;
+    msg_rx_t *rx = ud;
+    npool_t *np = rx->np;
+    fp__mq_done(rx->e, st == FP_OK);
+    free(rx);
+    if (!np->nc->closed)
+        fp__mq_drain(&np->msgq, msg_deliver, np);
+    np_unref(np);
+}
+
+static void msg_on_exec_bulk(nconn_t *nc, const fp__wire_msg_t *m, size_t len,
+                             fp__tp_bulk_dest_t *dest)
+{
+    npool_t *np = m->hdr.pool >= 1 && m->hdr.pool <= NODE_MAX_POOLS
+                      ? nc->pools[m->hdr.pool]
+                      : NULL;
+    if (np == NULL || np->state != NP_OPEN) {
+        fp__warn(nc->node->log, "refusing a message for a pool not open");
+        return;
+    }
+    msg_rx_t *rx = malloc(sizeof(*rx));
+    fp__mq_ent_t *e =
+        rx != NULL ? fp__mq_add(&np->msgq, m->u.emsg.executor, len, false)
+                   : NULL;
+    if (e == NULL) {
+        free(rx);
+        return;
+    }
+    rx->np = np;
+    rx->e = e;
+    np->refs++;
+    dest->buf = e->data;
+    dest->done = msg_rx_done;
+    dest->user_data = rx;
+}
+
+typedef struct msg_out {
+    npool_t *np;
+    uint32_t executor;
+    size_t len;
+    unsigned char data[];
+} msg_out_t;
+
+static void msg_send_closure(void *arg)
+{
+    msg_out_t *o = arg;
+    npool_t *np = o->np;
+    if (!np_can_send(np)) {
+        free(o);
+        return;
+    }
+    fp__wire_msg_t m;
+    memset(&m, 0, sizeof(m));
+    m.hdr.type = FP__WIRE_CLIENT_MSG;
+    m.hdr.pool = np->id;
+    m.u.emsg.executor = o->executor;
+    m.u.emsg.data = o->data;
+    m.u.emsg.len = o->len;
+    if (fp__tp_send(np->nc->conn, &m, o->data, o->len, fp__free_on_send, o) !=
+        FP_OK)
+        free(o);
+}
+
+/* On an executor: fp_task_send of a node's pool. */
+static void msg_sink(void *arg, unsigned executor, const void *data,
+                     size_t size)
+{
+    npool_t *np = arg;
+    msg_out_t *o = malloc(sizeof(*o) + (size > 0 ? size : 1));
+    if (o == NULL)
+        return;
+    o->np = np;
+    o->executor = executor;
+    o->len = size;
+    if (size > 0)
+        memcpy(o->data, data, size);
+    if (fp__tp_post(np->nc->node->tp, msg_send_closure, o) != FP_OK)
+        free(o);
+}
+
+static void msg_attach(npool_t *np)
+{
+    fp__pool_set_msg_sink(np->pool, msg_sink, np);
 }

@@ -149,6 +149,9 @@ fp_status_t fp_pool_create(fp_context_t *ctx, const fp_pool_params_t *params,
     }
     fp_pool_params_t shell_params;
     memset(&shell_params, 0, sizeof(shell_params));
+    /* the shell holds what executors send back (queue or callback) */
+    shell_params.on_message = params->on_message;
+    shell_params.on_message_arg = params->on_message_arg;
     fp_pool_t *pool = NULL;
     fp_status_t st = fp__pool_create_local(ctx, &shell_params, true, &pool, err);
     if (st != FP_OK) {

@@ -204,6 +204,8 @@ static const type_info_t type_table[] = {
     {FP__WIRE_CANCEL, 40, 0, "CANCEL"},
     {FP__WIRE_UPDATE, 48, FP__WIRE_F_BULK, "UPDATE"},
     {FP__WIRE_BULK, 64, 0, "BULK"},
+    {FP__WIRE_EXEC_MSG, 40, 0, "EXEC_MSG"},
+    {FP__WIRE_CLIENT_MSG, 40, 0, "CLIENT_MSG"},
 };
 
 _Static_assert(FP__WIRE_COMMON_SIZE + 32 <= FP__WIRE_HDR_MAX,
@@ -219,6 +221,7 @@ static const uint8_t type_index[32] = {
     [FP__WIRE_ACK] = 9,         [FP__WIRE_TASK_BATCH] = 10,
     [FP__WIRE_RESULT_BATCH] = 11, [FP__WIRE_CANCEL] = 12,
     [FP__WIRE_UPDATE] = 13,     [FP__WIRE_BULK] = 14,
+    [FP__WIRE_EXEC_MSG] = 15,   [FP__WIRE_CLIENT_MSG] = 16,
 };
 
 static const type_info_t *type_info(uint8_t type)
@@ -796,6 +799,26 @@ static fp_status_t decode_fixed(const ctx_t *c, const uint8_t *f,
         }
         return FP_OK;
     }
+    case FP__WIRE_EXEC_MSG:
+    case FP__WIRE_CLIENT_MSG: {
+        fp__wire_exec_msg_t *e = &m->u.emsg;
+        e->executor = ld32(f);
+        e->len = plen;
+        if (ld32(f + 4) != 0)
+            return cfail(c, "reserved field is not zero");
+        if (e->executor > FP__WIRE_MAX_EXEC_INDEX &&
+            !(m->hdr.type == FP__WIRE_EXEC_MSG &&
+              e->executor == FP__WIRE_MSG_ALL))
+            return cfail(c, "executor %" PRIu32 " exceeds %" PRIu32 "%s",
+                         e->executor, (uint32_t)FP__WIRE_MAX_EXEC_INDEX,
+                         m->hdr.type == FP__WIRE_EXEC_MSG
+                             ? " and is not ALL (0xffffffff)"
+                             : "");
+        if (plen > FP__WIRE_MAX_INLINE)
+            return cfail(c, "message length %" PRIu32 " exceeds %u", plen,
+                         FP__WIRE_MAX_INLINE);
+        return FP_OK;
+    }
     case FP__WIRE_BULK: {
         fp__wire_bulk_t *b = &m->u.bulk;
         uint64_t end;
@@ -1021,6 +1044,10 @@ static fp_status_t decode_payload(const ctx_t *c, const uint8_t *p,
     case FP__WIRE_BULK:
         m->u.bulk.data = p;
         return FP_OK;
+    case FP__WIRE_EXEC_MSG:
+    case FP__WIRE_CLIENT_MSG:
+        m->u.emsg.data = m->u.emsg.len > 0 ? p : NULL;
+        return FP_OK;
     default: /* AUTH_OK, POOL_CLOSE, HEARTBEAT: empty */
         return FP_OK;
     }
@@ -1133,6 +1160,10 @@ fp_status_t fp__wire_size(const fp__wire_msg_t *msg, size_t *hdr_len_p,
     case FP__WIRE_BULK:
         plen = msg->u.bulk.len;
         break;
+    case FP__WIRE_EXEC_MSG:
+    case FP__WIRE_CLIENT_MSG:
+        plen = msg->u.emsg.len;
+        break;
     default:
         break;
     }
@@ -1218,6 +1249,10 @@ static void write_header(uint8_t *h, const fp__wire_msg_t *m, size_t hlen,
         st64(f + 16, m->u.bulk.offset);
         st64(f + 24, m->u.bulk.total);
         break;
+    case FP__WIRE_EXEC_MSG:
+    case FP__WIRE_CLIENT_MSG:
+        st32(f, m->u.emsg.executor);
+        break;
     default:
         break;
     }
@@ -1272,6 +1307,10 @@ static fp_status_t write_payload(const ctx_t *c, uint8_t *p,
         break;
     case FP__WIRE_BULK:
         ok = copy_in(p, m->u.bulk.data, plen);
+        break;
+    case FP__WIRE_EXEC_MSG:
+    case FP__WIRE_CLIENT_MSG:
+        ok = copy_in(p, m->u.emsg.data, plen);
         break;
     default:
         break;
@@ -1575,9 +1614,11 @@ bool fp__wire_sender_ok(uint8_t role, const fp__wire_msg_t *msg)
     case FP__WIRE_TASK_BATCH:
     case FP__WIRE_CANCEL:
     case FP__WIRE_UPDATE:
+    case FP__WIRE_EXEC_MSG:
         return role == FP__WIRE_ROLE_CLIENT;
     case FP__WIRE_ACK:
     case FP__WIRE_RESULT_BATCH:
+    case FP__WIRE_CLIENT_MSG:
         return role == FP__WIRE_ROLE_NODE;
     case FP__WIRE_BULK:
         return msg->u.bulk.kind == FP__WIRE_BULK_RESULT

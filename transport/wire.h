@@ -126,7 +126,15 @@ typedef enum fp__wire_type {
     FP__WIRE_CANCEL = 21,
     FP__WIRE_UPDATE = 22,
     FP__WIRE_BULK = 23,
+    FP__WIRE_EXEC_MSG = 24,   /* client -> node: a message to executors */
+    FP__WIRE_CLIENT_MSG = 25, /* node -> client: a message from one */
 } fp__wire_type_t;
+
+/* EXEC_MSG's executor for every executor of the node's part of the pool. */
+#define FP__WIRE_MSG_ALL 0xffffffffu
+/* The largest executor index a message names (index base + executors). */
+#define FP__WIRE_MAX_EXEC_INDEX                                                \
+    ((uint32_t)FP__WIRE_MAX_INDEX_BASE + FP__WIRE_MAX_EXECUTORS - 1)
 
 /* Header flags; each type allows only the ones listed. */
 #define FP__WIRE_F_REPLY 0x0001u /* HEARTBEAT: this is the echo */
@@ -242,6 +250,12 @@ typedef struct fp__wire_bulk {
     size_t len;       /* = payload length, 1..MAX_INLINE */
 } fp__wire_bulk_t;
 
+typedef struct fp__wire_exec_msg {
+    uint32_t executor; /* index in the whole pool; EXEC_MSG: or MSG_ALL */
+    const void *data;  /* the message bytes (payload) */
+    size_t len;        /* = payload length, 0..MAX_INLINE */
+} fp__wire_exec_msg_t;
+
 typedef struct fp__wire_msg {
     fp__wire_hdr_t hdr;
     union {
@@ -253,6 +267,7 @@ typedef struct fp__wire_msg {
         fp__wire_batch_t batch;         /* TASK_BATCH, RESULT_BATCH, CANCEL */
         fp__wire_update_t update;       /* UPDATE */
         fp__wire_bulk_t bulk;           /* BULK */
+        fp__wire_exec_msg_t emsg;       /* EXEC_MSG, CLIENT_MSG */
     } u; /* AUTH_OK and POOL_CLOSE have no body */
 } fp__wire_msg_t;
 

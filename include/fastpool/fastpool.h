@@ -36,6 +36,7 @@
 #ifndef FASTPOOL_FASTPOOL_H
 #define FASTPOOL_FASTPOOL_H
 
+#include <limits.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -218,6 +219,11 @@ typedef struct fp_worker_class {
     fp_status_t (*init)(fp_task_t *task, void *state, fp_cbuf_t init_data);
     fp_status_t (*update)(fp_task_t *task, void *state, fp_cbuf_t update);
     void (*fini)(fp_task_t *task, void *state);
+    /* message: runs on the executor a message was sent to (fp_pool_send,
+     * fp_pool_send_node), between tasks as `update` does, one message at a
+     * time, in the order they were sent to that executor.  `msg` is valid
+     * during the call.  An error is logged (nobody waits for it). */
+    fp_status_t (*message)(fp_task_t *task, void *state, fp_cbuf_t msg);
 } fp_worker_class_t;
 
 /* Registering an identical class (same name, size and hooks) again is a
@@ -275,6 +281,8 @@ typedef struct fp_node_event {
  * function of this pool except fp_pool_destroy. */
 typedef void (*fp_node_event_fn_t)(void *arg, const fp_node_event_t *ev);
 
+struct fp_message; /* see fp_pool_collect */
+
 typedef struct fp_pool_params {
     unsigned executors;       /* Without nodes: executors in this process.
                                  With nodes: the pool's executors in all,
@@ -327,6 +335,14 @@ typedef struct fp_pool_params {
                                  before it fails; 0: it fails at once */
     fp_node_event_fn_t on_node; /* membership changes, see fp_node_event_t */
     void *on_node_arg;
+    /* Messages executors send (fp_task_send): when set, each goes to this
+     * callback instead of the fp_pool_collect queue, on a thread of the
+     * pool's own (never an executor or a transport thread), one at a time,
+     * in the order each executor sent them; `msg` and its bytes are valid
+     * during the call only (do not release it).  It may call any fp_pool_
+     * function of this pool except fp_pool_destroy and fp_pool_collect. */
+    void (*on_message)(void *arg, const struct fp_message *msg);
+    void *on_message_arg;
 } fp_pool_params_t;
 
 
@@ -470,6 +486,66 @@ FP_API int fp_node_serve(fp_context_t *ctx, const fp_node_params_t *params);
  * from inside a task. */
 FP_API fp_status_t fp_pool_update(fp_pool_t *pool, fp_cbuf_t update,
                                   fp_error_t *err);
+
+/* ------------------------------------------------------------------------ */
+/* Messages to and from executors                                             */
+/* ------------------------------------------------------------------------ */
+
+/* Besides tasks, a program can send messages to executors and collect the
+ * messages they send back (the manager/worker send / collect / handle
+ * model).  A message to an executor is handled by the pool's worker-class
+ * `message` hook on that executor, between tasks (as updates are); the
+ * messages one executor receives are handled in the order they were sent.
+ * Executors send with fp_task_send (from a task or any hook); the client
+ * takes those with fp_pool_collect, or gets them through
+ * fp_pool_params_t.on_message.  Order is kept per sending executor (and,
+ * for messages to executors, per sending thread). */
+
+/* fp_pool_send's `executor` for every executor of the pool. */
+#define FP_TO_ALL UINT_MAX
+
+/* A message an executor sent.  `data` is malloc'd and owned by whoever
+ * holds the message: fp_message_release frees it (or free(msg->data)). */
+typedef struct fp_message {
+    unsigned executor; /* the sender's index, 0..fp_pool_size()-1 */
+    void *data;
+    size_t size;
+} fp_message_t;
+
+/* Send a copy of `msg` to executor `executor` (0..fp_pool_size()-1) or to
+ * every executor (FP_TO_ALL).  Returns once the message is queued (on this
+ * process's executors, or handed to the transport for a node's), not once
+ * handled.  FP_ERR_INVALID for an index out of range (err says the range);
+ * FP_ERR_STATE if the pool's worker class has no message hook (a pool with
+ * nodes knows that only when the client has the class registered too;
+ * otherwise a node without the hook logs and drops the message);
+ * FP_ERR_PEER if that executor's node is lost (FP_TO_ALL skips lost nodes,
+ * and fails so only when no executor is left).  Any thread, tasks too. */
+FP_API fp_status_t fp_pool_send(fp_pool_t *pool, unsigned executor,
+                                fp_cbuf_t msg, fp_error_t *err);
+
+/* Send a copy of `msg` to every executor of the node at `address` (as
+ * given to the pool, "host:port"; "local" for this process's executors).
+ * FP_ERR_NOT_FOUND for an address the pool does not have, FP_ERR_PEER for
+ * a node lost or gone, otherwise as fp_pool_send. */
+FP_API fp_status_t fp_pool_send_node(fp_pool_t *pool, const char *address,
+                                     fp_cbuf_t msg, fp_error_t *err);
+
+/* From a task or any worker-class hook: send a copy of `msg` to the client
+ * (its fp_pool_collect queue or on_message callback).  FP_ERR_NOMEM, or
+ * FP_ERR_INVALID for a NULL task / data with a size. */
+FP_API fp_status_t fp_task_send(fp_task_t *task, fp_cbuf_t msg);
+
+/* Take the oldest message executors sent (timeouts as fp_future_wait: 0
+ * just looks, > 0 waits at most that long, < 0 forever).  FP_OK and *msg
+ * filled (release it with fp_message_release); FP_ERR_TIMEOUT when none
+ * came in time; FP_ERR_STATE when the pool has an on_message callback.
+ * Any thread (several may collect: each message goes to one). */
+FP_API fp_status_t fp_pool_collect(fp_pool_t *pool, fp_message_t *msg,
+                                   double timeout);
+
+/* Free a collected message's bytes; the struct is zeroed.  NULL is fine. */
+FP_API void fp_message_release(fp_message_t *msg);
 
 /* ------------------------------------------------------------------------ */
 /* Futures                                                                    */

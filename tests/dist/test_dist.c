@@ -173,7 +173,7 @@ static fp_status_t wc_update(fp_task_t *t, void *state, fp_cbuf_t u)
 }
 
 static fp_worker_class_t g_wc = {"d.wc", sizeof(wstate_t), wc_init, wc_update,
-                                 NULL};
+                                 NULL, NULL};
 FP_WORKER_CLASS_REGISTER(g_wc)
 
 static fp_status_t d_state(fp_task_t *t, const fp_cbuf_t *a, size_t n,

@@ -1173,7 +1173,7 @@ static void test_reject_header(void **state)
     expect_reject(&w, "unsupported protocol version 255");
 
     /* unknown types */
-    static const uint8_t bad_types[] = {0, 7, 15, 24, 99, 255};
+    static const uint8_t bad_types[] = {0, 7, 15, 26, 99, 255};
     for (size_t i = 0; i < sizeof bad_types; i++) {
         char want[64];
         build(&w, &m);
@@ -1962,6 +1962,100 @@ static void test_reject_late_record(void **state)
     assert_non_null(strstr(reason, "only 0 are left"));
 }
 
+/* EXEC_MSG (client -> node) and CLIENT_MSG (node -> client): executor,
+ * bytes, the ALL target only towards executors, bounds, roles. */
+static void test_roundtrip_reject_msg(void **state)
+{
+    (void)state;
+    wmsg_t w;
+    fp__wire_msg_t m = {0}, d;
+    uint8_t *hc, *pc, *f;
+    m.hdr.type = FP__WIRE_EXEC_MSG;
+    m.hdr.pool = 3;
+    m.u.emsg.executor = 7;
+    m.u.emsg.data = "hello";
+    m.u.emsg.len = 5;
+    build(&w, &m);
+    assert_int_equal(w.hlen, 40);
+    expect_ok_keep(&w, &d, &hc, &pc);
+    assert_int_equal(d.hdr.type, FP__WIRE_EXEC_MSG);
+    assert_int_equal(d.u.emsg.executor, 7);
+    assert_int_equal(d.u.emsg.len, 5);
+    assert_ptr_equal(d.u.emsg.data, pc);
+    assert_memory_equal(d.u.emsg.data, "hello", 5);
+    assert_true(fp__wire_sender_ok(FP__WIRE_ROLE_CLIENT, &d));
+    assert_false(fp__wire_sender_ok(FP__WIRE_ROLE_NODE, &d));
+    free(hc);
+    free(pc);
+
+    m.u.emsg.executor = FP__WIRE_MSG_ALL; /* every executor of the node */
+    m.u.emsg.data = NULL;
+    m.u.emsg.len = 0; /* an empty message */
+    build(&w, &m);
+    expect_ok_keep(&w, &d, &hc, &pc);
+    assert_int_equal(d.u.emsg.executor, FP__WIRE_MSG_ALL);
+    assert_null(d.u.emsg.data);
+    free(hc);
+    free(pc);
+
+    m.hdr.type = FP__WIRE_CLIENT_MSG;
+    m.u.emsg.executor = FP__WIRE_MAX_EXEC_INDEX;
+    m.u.emsg.data = "xy";
+    m.u.emsg.len = 2;
+    build(&w, &m);
+    expect_ok_keep(&w, &d, &hc, &pc);
+    assert_int_equal(d.u.emsg.executor, FP__WIRE_MAX_EXEC_INDEX);
+    assert_memory_equal(d.u.emsg.data, "xy", 2);
+    assert_true(fp__wire_sender_ok(FP__WIRE_ROLE_NODE, &d));
+    assert_false(fp__wire_sender_ok(FP__WIRE_ROLE_CLIENT, &d));
+    assert_string_equal(fp__wire_type_name(FP__WIRE_CLIENT_MSG), "CLIENT_MSG");
+    free(hc);
+    free(pc);
+
+    /* ALL is for executors only: a node's message has one sender */
+    f = H(&w) + FP__WIRE_COMMON_SIZE;
+    put32(f, FP__WIRE_MSG_ALL);
+    expect_reject(&w, "CLIENT_MSG: executor 4294967295 exceeds");
+    m.u.emsg.executor = FP__WIRE_MSG_ALL;
+    size_t hl, pl;
+    assert_int_equal(fp__wire_size(&m, &hl, &pl, reason, sizeof reason),
+                     FP_OK); /* size only; encode validates */
+    uint8_t buf[128];
+    size_t len;
+    assert_int_equal(fp__wire_encode(buf, sizeof buf, &m, &len, reason,
+                                     sizeof reason),
+                     FP_ERR_INVALID);
+    m.u.emsg.executor = 1;
+    build(&w, &m);
+    put32(f, FP__WIRE_MAX_EXEC_INDEX + 1);
+    expect_reject(&w, "executor 16842751 exceeds 16842750");
+    build(&w, &m);
+    put32(f + 4, 1);
+    expect_reject(&w, "CLIENT_MSG: reserved field is not zero");
+    m.hdr.type = FP__WIRE_EXEC_MSG;
+    build(&w, &m);
+    put32(H(&w) + 12, 3); /* payload length disagrees with what came */
+    expect_reject(&w, "");
+    build(&w, &m);
+    put32(f, FP__WIRE_MAX_EXEC_INDEX + 1);
+    expect_reject(&w, "EXEC_MSG: executor 16842751 exceeds 16842750 and is not ALL");
+    build(&w, &m);
+    put32(H(&w) + 20, 0); /* pool 0 */
+    expect_reject(&w, "pool id 0 on a pool message");
+    /* the largest inline message, header only */
+    m.u.emsg.len = FP__WIRE_MAX_INLINE;
+    uint8_t hdr[FP__WIRE_HDR_MAX];
+    assert_int_equal(fp__wire_encode_header(hdr, sizeof hdr, &m, &len, reason,
+                                            sizeof reason),
+                     FP_OK);
+    assert_int_equal(fp__wire_decode_header(hdr, len, FP__WIRE_MAX_INLINE, &d,
+                                            reason, sizeof reason),
+                     FP_OK);
+    assert_int_equal(fp__wire_decode_header(hdr, len, FP__WIRE_MAX_INLINE + 1u,
+                                            &d, reason, sizeof reason),
+                     FP_ERR_PROTOCOL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1992,6 +2086,7 @@ int main(void)
         cmocka_unit_test(test_reject_bulk),
         cmocka_unit_test(test_framed_hdr_len),
         cmocka_unit_test(test_reject_late_record),
+        cmocka_unit_test(test_roundtrip_reject_msg),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
