@@ -37,7 +37,8 @@
  * FP_SOAK_DEADLINE (node_deadline, default 1.5 s), FP_SOAK_CALL_TIMEOUT
  * (seconds a call may take before the test calls it hung, default 120),
  * FP_SOAK_LOG_DIR (node logs; default a temporary directory, removed when
- * the test passes).
+ * the test passes), FP_SOAK_FAULTS (the kinds to inject, a comma list of
+ * kill, bounce, stop, longstop, term; default all).
  *
  * Exit: 0 when every check holds, 1 otherwise (and on a hung call), 77 when
  * the nodes cannot be started at all.  Last line: "SOAK_RESULT k=v ...".
@@ -178,6 +179,38 @@ typedef enum {
     F_TERM,
     F_KINDS
 } fkind_t;
+
+/* how often each kind is chosen; FP_SOAK_FAULTS="kill,stop,..." keeps
+ * only the kinds it names (kill, bounce, stop, longstop, term) */
+static int g_fweight[F_KINDS] = {35, 10, 15, 15, 25};
+static const char *const fkind_key[F_KINDS] = {"kill", "bounce", "stop",
+                                               "longstop", "term"};
+
+static void faults_from_env(void)
+{
+    const char *s = getenv("FP_SOAK_FAULTS");
+    if (s == NULL || *s == '\0')
+        return;
+    int keep[F_KINDS] = {0}, any = 0;
+    char buf[128];
+    snprintf(buf, sizeof(buf), "%s", s);
+    char *save = NULL;
+    for (char *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        int k = 0;
+        while (k < F_KINDS && strcmp(t, fkind_key[k]) != 0)
+            k++;
+        if (k == F_KINDS) {
+            fprintf(stderr, "soak: FP_SOAK_FAULTS: unknown kind '%s' (kill, "
+                    "bounce, stop, longstop, term)\n", t);
+            exit(2);
+        }
+        keep[k] = 1;
+        any = 1;
+    }
+    for (int k = 0; any && k < F_KINDS; k++)
+        if (!keep[k])
+            g_fweight[k] = 0;
+}
 
 static const char *const fkind_name[F_KINDS] = {
     "kill -9", "kill -9 + restart at once", "SIGSTOP+SIGCONT (short)",
@@ -612,12 +645,15 @@ static void inject(void)
         return;
     int k = up[rnd() % (uint64_t)nup];
     snode_t *n = &g.nodes[k];
-    int w = (int)(rnd() % 100);
-    fkind_t kind = w < 35   ? F_KILL
-                   : w < 45 ? F_BOUNCE
-                   : w < 60 ? F_STOP_SHORT
-                   : w < 75 ? F_STOP_LONG
-                            : F_TERM;
+    int total = 0;
+    for (int i = 0; i < F_KINDS; i++)
+        total += g_fweight[i];
+    int w = (int)(rnd() % (uint64_t)total), ki = 0;
+    while (ki < F_KINDS - 1 && w >= g_fweight[ki]) {
+        w -= g_fweight[ki];
+        ki++;
+    }
+    fkind_t kind = (fkind_t)ki;
     fault_t f = {.kind = kind, .node = k, .t_event = -1, .t_call_end = -1};
     stats_now(&f.before);
     pthread_mutex_lock(&g.lock);
@@ -741,6 +777,7 @@ int main(int argc, char **argv)
         g.deadline = 0.2;
     g.heartbeat = g.deadline / 6;
     g.call_timeout = env_double("FP_SOAK_CALL_TIMEOUT", 120);
+    faults_from_env();
 
     const char *ld = getenv("FP_SOAK_LOG_DIR");
     bool own_logdir = ld == NULL || *ld == '\0';
