@@ -665,5 +665,7 @@ int main(int argc, char **argv)
     }
     stop_nodes();
     fp_context_destroy(g.ctx);
+    unlink(cfg);
+    rmdir(g.dir); /* kept when the node logs are in it */
     return rc;
 }
