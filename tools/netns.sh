@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
-# Three network-namespace "hosts" on this machine, for distributed benchmarks
-# and tests:
+# Network-namespace "hosts" on this machine, for distributed benchmarks and
+# tests: a client host and N node hosts (N = $FP_NETNS_HOSTS, 1..8, default
+# 3):
 #
-#   ${P}c   the client host: a bridge br0 (10.77.0.254/24) joining the two
-#            veth pairs below
+#   ${P}c   the client host: a bridge br0 (10.77.0.254/24) joining the veth
+#            pairs below
 #   ${P}h1  a node host: eth0 10.77.0.1/24, the other end of veth "h1" in ${P}c
 #   ${P}h2  a node host: eth0 10.77.0.2/24, the other end of veth "h2" in ${P}c
+#   ${P}h3  a node host: eth0 10.77.0.3/24, the other end of veth "h3" in ${P}c
+#   ...     ${P}hK at 10.77.0.K, up to h$FP_NETNS_HOSTS
 #
 # with P = the PREFIX argument of up/down/reap/status, else $FP_NETNS_PREFIX,
 # else "fp-", so that a test can run its own set beside another one (exec and
@@ -16,10 +19,12 @@
 #   bash tools/netns.sh down [PREFIX] remove it: end the processes still in
 #                                     those namespaces, delete them (and with
 #                                     them their veths and the bridge);
-#                                     idempotent, for traps
-#   bash tools/netns.sh exec H CMD... run CMD in host H (c, h1, h2, or the
-#                                     full namespace name) with its own UTS
-#                                     namespace whose host name is the
+#                                     idempotent, for traps; removes every
+#                                     ${P}h1..h8 there is, whatever the count
+#                                     it was made with
+#   bash tools/netns.sh exec H CMD... run CMD in host H (c, h1, h2, h3..., or
+#                                     the full namespace name) with its own
+#                                     UTS namespace whose host name is the
 #                                     namespace's name (FP_NETNS_UTS=0: keep
 #                                     this machine's host name)
 #   bash tools/netns.sh reap [PREFIX] end the processes still in the set's
@@ -28,12 +33,13 @@
 #   bash tools/netns.sh addr H        print host H's address
 #
 # Everything is created inside the new namespaces (the veth pairs are made in
-# ${P}c with their peers put straight into ${P}h1 / ${P}h2), so the root
+# ${P}c with their peers put straight into ${P}h1, ${P}h2, ...), so the root
 # namespace's interfaces, addresses and routes are never touched.  Needs root
 # (CAP_SYS_ADMIN, CAP_NET_ADMIN); exits 77 (the "skipped" code of CTest and
 # automake) when network namespaces, veth pairs or bridges are not permitted
-# here.  Environment: FP_NETNS_PREFIX, FP_NETNS_MTU (default: the kernel's,
-# 1500), FP_NETNS_UTS.
+# here.  Environment: FP_NETNS_PREFIX, FP_NETNS_HOSTS (node hosts made by
+# up, 1..8, default 3), FP_NETNS_MTU (default: the kernel's, 1500),
+# FP_NETNS_UTS.
 set -euo pipefail
 
 die() { echo "netns.sh: $*" >&2; exit 1; }
@@ -46,29 +52,36 @@ P=${FP_NETNS_PREFIX:-fp-}
 case "$cmd" in
     up | down | reap | status) if [ $# -ge 1 ]; then P=$1; shift; fi ;;
 esac
+HOSTS=${FP_NETNS_HOSTS:-3}
+MAX_HOSTS=8
+[[ "$HOSTS" =~ ^[1-8]$ ]] || die "bad FP_NETNS_HOSTS '$HOSTS' (1..$MAX_HOSTS node hosts)"
 NS_C="${P}c"
-NS_H1="${P}h1"
-NS_H2="${P}h2"
 NET=10.77.0
 BR=br0
 
 # a prefix becomes part of namespace names: keep it to safe characters
 [[ "$P" =~ ^[A-Za-z0-9_.-]{1,40}$ ]] || die "bad FP_NETNS_PREFIX '$P' (letters, digits, _ . - only)"
 
+# the node hosts' short names: made by up (h1..h$HOSTS), and every one down,
+# reap and status look for (h1..h$MAX_HOSTS)
+made_hosts() { seq -f 'h%g' 1 "$HOSTS"; }
+all_hosts() { seq -f 'h%g' 1 "$MAX_HOSTS"; }
+
 ns_of() { # host -> namespace name
     case "$1" in
         c | "$NS_C") echo "$NS_C" ;;
-        h1 | "$NS_H1") echo "$NS_H1" ;;
-        h2 | "$NS_H2") echo "$NS_H2" ;;
-        *) die "unknown host '$1' (c, h1, h2, $NS_C, $NS_H1 or $NS_H2)" ;;
+        h[1-8]) echo "${P}$1" ;;
+        "${P}"h[1-8]) echo "$1" ;;
+        *) die "unknown host '$1' (c, h1..h$MAX_HOSTS, or ${P}c, ${P}h1...)" ;;
     esac
 }
 
 addr_of() { # host -> address
-    case "$(ns_of "$1")" in
+    local ns
+    ns=$(ns_of "$1")
+    case "$ns" in
         "$NS_C") echo "$NET.254" ;;
-        "$NS_H1") echo "$NET.1" ;;
-        "$NS_H2") echo "$NET.2" ;;
+        *) echo "$NET.${ns#"${P}"h}" ;;
     esac
 }
 
@@ -91,22 +104,30 @@ end_procs() {
         sleep 0.1
         : "$i"
     done
+    # a stopped process does not act on TERM; KILL ends it all the same
     for pid in $pids; do kill -KILL "$pid" 2>/dev/null || true; done
+}
+
+# the set's namespaces that exist, node hosts first
+existing() {
+    local h
+    for h in $(all_hosts); do
+        if ns_exists "${P}$h"; then echo "${P}$h"; fi
+    done
+    if ns_exists "$NS_C"; then echo "$NS_C"; fi
 }
 
 down() {
     need_ip
     local ns
-    for ns in "$NS_H1" "$NS_H2" "$NS_C"; do
-        if ns_exists "$ns"; then
-            end_procs "$ns"
-            ip netns delete "$ns" 2>/dev/null || true
-        fi
+    for ns in $(existing); do
+        end_procs "$ns"
+        ip netns delete "$ns" 2>/dev/null || true
     done
     # a veth pair disappears with either of its namespaces; nothing else to do
-    for ns in "$NS_H1" "$NS_H2" "$NS_C"; do
-        ! ns_exists "$ns" || die "could not delete namespace $ns"
-    done
+    local left
+    left=$(existing | tr '\n' ' ')
+    [ -z "$left" ] || die "could not delete namespace(s) $left"
 }
 
 up_failed() {
@@ -117,7 +138,7 @@ up_failed() {
 
 up() {
     need_ip
-    if ns_exists "$NS_C" || ns_exists "$NS_H1" || ns_exists "$NS_H2"; then
+    if [ -n "$(existing)" ]; then
         echo "netns.sh: removing a leftover set with prefix '$P'" >&2
         down
     fi
@@ -127,12 +148,14 @@ up() {
     fi
     # from here on a failure leaves nothing behind
     trap up_failed EXIT
-    ip netns add "$NS_H1"
-    ip netns add "$NS_H2"
+    local h
+    for h in $(made_hosts); do
+        ip netns add "${P}$h"
+    done
     local mtu=()
     [ -z "${FP_NETNS_MTU:-}" ] || mtu=(mtu "$FP_NETNS_MTU")
     local ns
-    for ns in "$NS_C" "$NS_H1" "$NS_H2"; do
+    for ns in $(existing); do
         ip -n "$ns" link set lo up
     done
     if ! why=$(ip -n "$NS_C" link add "$BR" type bridge 2>&1); then
@@ -141,8 +164,8 @@ up() {
     fi
     ip -n "$NS_C" link set "$BR" "${mtu[@]}" up
     ip -n "$NS_C" addr add "$NET.254/24" dev "$BR"
-    local h peer
-    for h in h1 h2; do
+    local peer
+    for h in $(made_hosts); do
         peer=$(ns_of "$h")
         if ! why=$(ip -n "$NS_C" link add "$h" "${mtu[@]}" type veth peer name eth0 netns "$peer" 2>&1); then
             down; trap - EXIT
@@ -154,18 +177,32 @@ up() {
     done
     # wait until each host reaches the others; no ping here, so a TCP connect
     # to a closed port: "refused" (an RST came back) means reachable, a
-    # timeout does not
-    local i
+    # timeout does not.  Each node host reaches the next one (the last the
+    # client) and the client reaches h1: every veth and the bridge carry.
+    local i ok hosts desc
+    read -r -a hosts <<<"$(made_hosts | tr '\n' ' ')"
     for i in $(seq 50); do
-        if reaches "$NS_H1" "$NET.2" && reaches "$NS_C" "$NET.1" && reaches "$NS_H2" "$NET.254"; then
+        ok=1
+        reaches "$NS_C" "$NET.1" || ok=0
+        local k
+        for ((k = 0; k < ${#hosts[@]} && ok; k++)); do
+            if ((k + 1 < ${#hosts[@]})); then
+                reaches "${P}${hosts[k]}" "$(addr_of "${hosts[k + 1]}")" || ok=0
+            else
+                reaches "${P}${hosts[k]}" "$NET.254" || ok=0
+            fi
+        done
+        if [ "$ok" = 1 ]; then
             trap - EXIT
-            echo "netns.sh: up: $NS_C ($NET.254, bridge $BR), $NS_H1 ($NET.1), $NS_H2 ($NET.2)"
+            desc="$NS_C ($NET.254, bridge $BR)"
+            for h in "${hosts[@]}"; do desc+=", ${P}$h ($(addr_of "$h"))"; done
+            echo "netns.sh: up: $desc"
             return 0
         fi
         sleep 0.1
         : "$i"
     done
-    die "the namespaces do not reach each other (TCP to $NET.1 / $NET.2 / $NET.254 timed out)"
+    die "the namespaces do not reach each other (TCP between $NET.254 and $NET.1..$NET.$HOSTS timed out)"
 }
 
 reaches() { # namespace address: a TCP SYN to port 9 (discard) gets an answer
@@ -177,15 +214,16 @@ reaches() { # namespace address: a TCP SYN to port 9 (discard) gets an answer
 reap() {
     need_ip
     local ns
-    for ns in "$NS_H1" "$NS_H2" "$NS_C"; do
-        if ns_exists "$ns"; then end_procs "$ns"; fi
-    done
+    for ns in $(existing); do end_procs "$ns"; done
 }
 
 status() {
     need_ip
-    local ns
-    for ns in "$NS_C" "$NS_H1" "$NS_H2"; do
+    local ns shown=" "
+    # the client, the hosts up would make, and any others there are
+    for ns in "$NS_C" $(made_hosts | sed "s/^/$P/") $(existing); do
+        [[ "$shown" != *" $ns "* ]] || continue
+        shown+="$ns "
         if ns_exists "$ns"; then
             echo "$ns: $(ip -n "$ns" -br -4 addr show | awk '$3 != "" {printf "%s %s  ", $1, $3}')"
         else

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # in_netns.sh PROGRAM [args]: run PROGRAM in the client namespace of a fresh
-# set of three (tools/netns.sh), its nodes placed in the two node
-# namespaces (FP_TEST_NODE_NS), and remove the set afterwards.  77 (skip)
-# when namespaces cannot be made here.
+# set (tools/netns.sh), its nodes placed in two of the node namespaces, h1
+# and h2 (FP_TEST_NODE_NS), and remove the set afterwards.  77 (skip) when
+# namespaces cannot be made here.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 netns=$here/../../tools/netns.sh
