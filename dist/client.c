@@ -2626,9 +2626,10 @@ fp_status_t fp__dpool_nodes(fp_pool_t *pool, fp_node_info_t *info, size_t cap,
         o->executors = n->state == N_UP || n->local ? n->executors : n->want;
         o->cores = n->cores;
         o->gpus = n->gpus;
-        o->state = n->state == N_UP ? FP_NODE_UP
+        o->state = n->state == N_UP                        ? FP_NODE_UP
+                   : n->state == N_LOST && n->left         ? FP_NODE_LEFT
                    : n->state == N_LOST || n->state == N_CLOSING ? FP_NODE_LOST
-                                                                 : FP_NODE_CONNECTING;
+                                                           : FP_NODE_CONNECTING;
         snprintf(o->transports, sizeof(o->transports), "%s", n->transports);
         o->elements = atomic_load_explicit(&n->elements, memory_order_relaxed);
         snprintf(o->reason, sizeof(o->reason), "%s", n->reason);

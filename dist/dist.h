@@ -36,9 +36,42 @@
  *
  * Records carry (task id, attempt): the id names a record in the pool's
  * in-flight table; a result for an id not there, or one that does not fit
- * its record (range, size), closes that node's connection with the reason
- * logged and delivers nothing.  A node lost while it holds records fails
- * their elements with FP_ERR_PEER (the failure issue reruns them).
+ * its record (range, size, attempt), closes that node's connection with
+ * the reason logged and delivers nothing.
+ *
+ * Failures.  An element range belongs to exactly one record at a time
+ * (straggler twins aside, below), so a result is delivered once.  A node is dead when its
+ * connection breaks or it is silent past its deadline (node_deadline, a
+ * per-connection transport deadline; heartbeats are echoed, so a deadline
+ * shorter than the node's heartbeat period holds); anything it sends later
+ * names no open connection and the transport drops and counts it.  Its
+ * records that are not complete go back to their units, whole (what it
+ * reported of them is void: failures a node reports are held in the record
+ * until it completes), with one more attempt, and are handed out again
+ * like ranges given back by a steal.  Ranges that have been on
+ * isolate_at() dead nodes (max_attempts - 1, at least 1) are handed out
+ * one element at a time, only to a node with nothing else in flight, and
+ * that node takes nothing else meanwhile: a poison element then kills
+ * nodes alone, and its neighbours are not blamed for it.  At max_attempts
+ * the range fails with FP_ERR_PEER ("element 17 was running on 3 nodes
+ * that died").  A node that said goodbye (a clean stop) has handed its
+ * queue back as CANCELED results first; anything it still held reruns
+ * without counting an attempt.  With no executor left, queued work waits
+ * node_wait seconds for a node to join, then fails.
+ *
+ * Stragglers.  For calls that opted in (speculate), an idle node takes a
+ * copy of the record that has been out longest elsewhere (late: more than
+ * twice its node's record target, at least 2 ms).  The two records are
+ * twins; the first to deliver anything (a result record or a BULK) claims
+ * the range and writes the caller's slots; the other becomes an orphan:
+ * its node is asked to skip the rest (CANCEL), and whatever it still sends
+ * lands in scratch and is dropped.  An orphan outlives its unit if need
+ * be (its record forgets the unit).  If the original's node dies while the
+ * copy runs, the copy simply carries on.
+ *
+ * Membership events go to the pool's event thread, which also runs the
+ * node_wait and straggler timers (it posts closures to the progress
+ * thread when they are due).
  */
 #ifndef FP_DIST_DIST_H
 #define FP_DIST_DIST_H

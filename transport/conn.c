@@ -377,11 +377,18 @@ void fp__tp_conn_deliver(fp__tp_conn_t *c, const void *header,
         fail(c, FP_ERR_PROTOCOL, m.hdr.seq, type, reason);
         return;
     case FP__WIRE_HEARTBEAT:
-        /* last_heard is already refreshed; echo when we have been quiet,
-         * for a peer whose deadline is shorter than our heartbeat period
-         * (its own heartbeat is then recent: no echo comes back) */
-        if (c->tp->now - c->last_sent >= 0.05)
-            fp__tp_conn_heartbeat(c);
+        /* last_heard is already refreshed.  Echo (REPLY, same fields)
+         * when we have been quiet, for a peer whose deadline is shorter
+         * than our heartbeat period; an echo is never echoed. */
+        if (!(m.hdr.flags & FP__WIRE_F_REPLY) &&
+            c->state == FP__CONN_READY && c->tp->now - c->last_sent >= 0.05) {
+            fp__wire_msg_t e;
+            memset(&e, 0, sizeof(e));
+            e.hdr.type = FP__WIRE_HEARTBEAT;
+            e.hdr.flags = FP__WIRE_F_REPLY;
+            e.u.heartbeat = m.u.heartbeat;
+            send_ctl(c, &e);
+        }
         return;
     case FP__WIRE_GOODBYE:
         fp__tp_close(c, FP_ERR_CLOSED, "peer said goodbye");

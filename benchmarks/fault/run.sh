@@ -36,6 +36,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 cd "$root"
 BUILD=${1:-build-fault}
+case $BUILD in /*) ;; *) BUILD=$root/$BUILD ;; esac
 OUT=${FP_FAULT_OUT:-$here/out}
 QUICK=${FP_BENCH_QUICK:-0}
 [ "$QUICK" = 1 ] || QUICK=0
@@ -81,8 +82,8 @@ log="$OUT/logs/build.log"
 if { [ -f "$BUILD/CMakeCache.txt" ] ||
      cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DFP_BUILD_TESTS=ON >"$log" 2>&1; } &&
    cmake --build "$BUILD" -j"$(nproc)" --target fault_bench fp_soak >>"$log" 2>&1; then
-    bench="$root/$BUILD/benchmarks/fault/fault_bench"
-    soak="$root/$BUILD/tests/fault/fp_soak"
+    bench="$BUILD/benchmarks/fault/fault_bench"
+    soak="$BUILD/tests/fault/fp_soak"
 else
     echo "run.sh: the build failed (see $log)" >&2
     all_not_met "the build failed"
