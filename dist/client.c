@@ -169,6 +169,7 @@ struct fp__dpool {
     bool nowait_posted;
     double copy_at; /* under lock: when to look for stragglers again */
     bool copy_posted;
+    dnode_t *drain; /* takes no new work until idle (choose_drain) */
     /* progress-thread counters (fp_pool_stats reads them there) */
     uint64_t st_joined, st_left, st_died, st_rec_rerun, st_el_rerun,
         st_el_failed, st_copies, st_copies_won, st_copies_dropped;
@@ -908,7 +909,7 @@ static drec_t *dispatch_remote(fp__dpool_t *dp, dnode_t *n, dwork_t *dw,
 static bool take_range(fp__dpool_t *dp, dnode_t *n, dwork_t **dw_p,
                        size_t *lo_p, size_t *count_p, unsigned *attempt_p)
 {
-    if (n->suspect_held)
+    if (n->suspect_held || (n == dp->drain && n->inflight > 0))
         return false;
     unsigned iso = isolate_at(dp);
     for (dwork_t *dw = dp->qhead, *next; dw != NULL; dw = next) {
@@ -927,6 +928,12 @@ static bool take_range(fp__dpool_t *dp, dnode_t *n, dwork_t **dw_p,
         /* given-back ranges first; an isolated one only to an idle node
          * (and, being isolated, one element at a time) */
         range_t **gp = &dw->ret;
+        if (n == dp->drain) { /* idle now: an isolated range, nothing else */
+            while (*gp != NULL && (*gp)->attempt < iso)
+                gp = &(*gp)->next;
+            if (*gp == NULL)
+                continue;
+        }
         while (*gp != NULL && (*gp)->attempt >= iso &&
                (n->inflight > 0 || n->local))
             gp = &(*gp)->next;
@@ -1092,8 +1099,30 @@ static bool try_copy(fp__dpool_t *dp, dnode_t *idle)
     return true;
 }
 
+/* An isolated range waits for a node with nothing in flight: while one
+ * waits, the least busy node takes no new work, so one drains even when
+ * other calls keep every node busy. */
+static void choose_drain(fp__dpool_t *dp)
+{
+    unsigned iso = isolate_at(dp);
+    bool waiting = false;
+    for (dwork_t *dw = dp->qhead; dw != NULL && !waiting; dw = dw->qnext)
+        for (range_t *g = dw->ret; g != NULL && !waiting; g = g->next)
+            waiting = g->attempt >= iso;
+    dp->drain = NULL;
+    if (!waiting)
+        return;
+    for (dnode_t *n = dp->nodes; n != NULL; n = n->next) {
+        if (n->state != N_UP || n->local || n->suspect_held)
+            continue;
+        if (dp->drain == NULL || n->inflight < dp->drain->inflight)
+            dp->drain = n;
+    }
+}
+
 static void pump(fp__dpool_t *dp)
 {
+    choose_drain(dp);
     bool any = true;
     while (any) {
         any = false;
