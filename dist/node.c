@@ -29,7 +29,8 @@
  * its side.  The stopping thread waits for that, at most
  * FP_NODE_LEAVE_TIMEOUT seconds (60) or until a second stop request
  * (a second SIGTERM), and then closes what is left at once: running
- * records' results are lost then.
+ * records' results are lost then (their executors stop after the element
+ * they run, and the process waits for that before it exits).
  *
  * A client gone (its connection closed or broken): its queued records are
  * taken back unstarted, running ones finish and their results are dropped,
@@ -129,6 +130,8 @@ struct nconn {
     bool closed;
     npool_t *pools[NODE_MAX_POOLS + 1]; /* by pool id */
     nname_t *names;                     /* FP__WIRE_MAX_NAMES, lazily */
+    char peer[FP__WIRE_ID_MAX + 1];     /* its id, for messages once the
+                                           connection has gone */
 };
 
 typedef struct ctl_job {
@@ -735,7 +738,7 @@ static void pool_opened(void *arg)
             np->pool = j->pool;
             np->state = NP_OPEN;
             fp__info(node->log, "pool %u of %s open: %u executors%s%s", np->id,
-                     fp__tp_conn_peer_id(np->nc->conn), fp_pool_size(j->pool),
+                     np->nc->peer, fp_pool_size(j->pool),
                      np->wc[0] ? ", worker class " : "", np->wc);
             send_ack(np, FP__WIRE_POOL_OPEN, 0, FP_OK, NULL);
         } else {
@@ -744,7 +747,7 @@ static void pool_opened(void *arg)
         }
     } else {
         fp__warn(node->log, "pool %u of %s not opened: %s", np->id,
-                 fp__tp_conn_peer_id(np->nc->conn), j->err.message);
+                 np->nc->peer, j->err.message);
         send_ack_at(np, FP__WIRE_POOL_OPEN, 0, j->status, j->err.message,
                     (uint32_t)j->err.index + np->index_base);
         np->state = NP_GONE;
@@ -798,7 +801,7 @@ static void pool_closed(void *arg)
         send_ack(np, FP__WIRE_POOL_CLOSE, 0, FP_OK, NULL);
     else
         fp__info(node->log, "pool %u of %s torn down (its client is gone)",
-                 np->id, fp__tp_conn_peer_id(np->nc->conn));
+                 np->id, np->nc->peer);
     np->state = NP_GONE;
     np_unref(np);
     ctl_done(node);
@@ -846,7 +849,7 @@ static void np_close(npool_t *np, bool ack)
         fp__info(np->nc->node->log,
                  "pool %u of %s closing: %zu records dropped unstarted, %zu "
                  "running to their end",
-                 np->id, fp__tp_conn_peer_id(np->nc->conn), dropped, running);
+                 np->id, np->nc->peer, dropped, running);
     bool was_open = np->state == NP_OPEN;
     np->state = NP_CLOSING;
     /* records not queued are freed as their bytes arrive or the conn goes */
@@ -1304,6 +1307,7 @@ static void h_ready(void *arg, fp__tp_conn_t *conn)
     nc->node = node;
     nc->conn = conn;
     nc->refs = 1;
+    snprintf(nc->peer, sizeof(nc->peer), "%s", fp__tp_conn_peer_id(conn));
     nc->next = node->conns;
     if (node->conns != NULL)
         node->conns->prev = nc;
@@ -1809,6 +1813,7 @@ static void shut_closure(void *arg)
     shut_t *s = arg;
     fp_node_t *node = s->node;
     if (s->phase == 0) {
+        node->bye_said = true; /* at once: no leaving from here on */
         for (nconn_t *nc = node->conns; nc != NULL; nc = nc->next)
             fp__tp_goodbye(nc->conn);
     } else {
