@@ -1,6 +1,6 @@
 /*
- * Leave and join, sharing nodes (issue 10, points 3 and 6), over TCP on
- * loopback.  One program in several roles:
+ * Leave and join, sharing nodes (issue 10, points 3 and 6), over TCP.  One
+ * program in several roles:
  *
  *   test_leave CASE                 a case (below), exit 0 / 1 / 77 (skip)
  *   test_leave --node               a node (fp_node_serve), its tasks here
@@ -11,6 +11,8 @@
  *                     map: every result right, each element run exactly
  *                     once (the tasks log each run), the node exits 0 and
  *                     logs that it left with what it handed back
+ *   sigterm_bulk      the same with results of 96 KiB an element (BULK: the
+ *                     node waits for those sends before its goodbye)
  *   sharing           two client processes at once on the same two nodes,
  *                     each with its own worker class and init data
  *   client_killed     a client killed (SIGKILL) while its long map is on a
@@ -24,7 +26,9 @@
  *   exit_with_client  fastpool-worker --exit-with-client exits 0 soon after
  *                     its only client is killed
  *
- * Nodes log at info level into files in a fresh directory under /tmp
+ * Over TCP on this host's loopback, or with FP_TEST_NODE_NS="ns1:ip1,ns2:ip2"
+ * (tests/dist/in_netns.sh) the nodes in network namespaces and the clients
+ * in the namespace this program runs in.  Nodes log at info level into files in a fresh directory under /tmp
  * (kept, and named, when a case fails or FP_TEST_KEEP is set).
  */
 #include <fastpool/fastpool.h>
@@ -105,7 +109,13 @@ static void exec_log(const char *fmt, ...)
     close(fd);
 }
 
-/* sleeps, logs the run "tag index pid", returns {value, pid} */
+static unsigned char fill_byte(uint64_t index, size_t k)
+{
+    return (unsigned char)(index * 31 + k);
+}
+
+/* sleeps, logs the run "tag index pid", returns {value, pid} (and, in a
+ * larger output, bytes that depend on the index) */
 static fp_status_t lv_work(fp_task_t *t, const fp_cbuf_t *a, size_t n,
                            fp_buf_t *o)
 {
@@ -118,6 +128,8 @@ static fp_status_t lv_work(fp_task_t *t, const fp_cbuf_t *a, size_t n,
              (unsigned long long)w.index, (long)getpid());
     uint64_t r[2] = {work_value(&w), (uint64_t)getpid()};
     memcpy(o->data, r, sizeof(r));
+    for (size_t k = sizeof(r); k < o->size; k++)
+        ((unsigned char *)o->data)[k] = fill_byte(w.index, k);
     return FP_OK;
 }
 FP_TASK_REGISTER_AS("lv.work", lv_work)
@@ -250,7 +262,7 @@ static void proc_start(proc_t *p, char *const argv[], const char *log,
                 setenv(kv, eq + 1, 1);
             }
         }
-        execv(argv[0], argv);
+        execvp(argv[0], argv);
         _exit(127);
     }
     close(pfd[1]);
@@ -267,12 +279,68 @@ static void proc_start(proc_t *p, char *const argv[], const char *log,
     }
 }
 
-static void node_start(proc_t *p, const char *name, const char *const *env)
+/* Where the i-th node goes: "ns:ip" from FP_TEST_NODE_NS (the namespaces
+ * tests/dist/in_netns.sh made; this program runs in the client's), else
+ * this host's loopback.  `ns` is "" for loopback. */
+static void node_place(int i, char *ns, size_t nscap, char *ip, size_t ipcap)
 {
-    char log[320];
+    ns[0] = '\0';
+    snprintf(ip, ipcap, "127.0.0.1");
+    const char *spec = getenv("FP_TEST_NODE_NS");
+    if (spec == NULL || *spec == '\0')
+        return;
+    char buf[512], *toks[8], *save = NULL;
+    snprintf(buf, sizeof(buf), "%s", spec);
+    int count = 0;
+    for (char *t = strtok_r(buf, ",", &save); t != NULL && count < 8;
+         t = strtok_r(NULL, ",", &save))
+        toks[count++] = t;
+    if (count == 0)
+        return;
+    char *colon = strchr(toks[i % count], ':');
+    if (colon == NULL)
+        return;
+    *colon = '\0';
+    snprintf(ns, nscap, "%s", toks[i % count]);
+    snprintf(ip, ipcap, "%s", colon + 1);
+}
+
+/* Start `argv` (a NULL-ended list of at most 12) as the i-th node's host
+ * runs it: in its namespace, if any. */
+static void place_start(proc_t *p, int i, char *const argv[], const char *log,
+                        const char *const *env, bool want_listen)
+{
+    char ns[64], ip[64];
+    node_place(i, ns, sizeof(ns), ip, sizeof(ip));
+    char *full[16];
+    size_t k = 0;
+    if (ns[0] != '\0') {
+        full[k++] = "ip";
+        full[k++] = "netns";
+        full[k++] = "exec";
+        full[k++] = ns;
+    }
+    for (size_t j = 0; argv[j] != NULL && k < 15; j++)
+        full[k++] = argv[j];
+    full[k] = NULL;
+    proc_start(p, full, log, env, want_listen);
+}
+
+static void node_start(proc_t *p, int i, const char *name,
+                       const char *const *env)
+{
+    char log[320], ns[64], ip[64], listen[96];
     snprintf(log, sizeof(log), "%s/%s.log", g_dir, name);
+    node_place(i, ns, sizeof(ns), ip, sizeof(ip));
+    snprintf(listen, sizeof(listen), "FP_NODE_LISTEN=%s:0", ip);
+    const char *all[8];
+    size_t k = 0;
+    all[k++] = listen;
+    for (size_t j = 0; env != NULL && env[j] != NULL && k < 7; j++)
+        all[k++] = env[j];
+    all[k] = NULL;
     char *argv[] = {g_self, "--node", NULL};
-    proc_start(p, argv, log, env, true);
+    place_start(p, i, argv, log, all, true);
 }
 
 /* Wait for p to exit, at most `timeout` seconds: its wait status, or -1
@@ -472,28 +540,31 @@ static int client_hold(const char *addr)
 
 /* ---- cases --------------------------------------------------------------------- */
 
-static int case_sigterm(void)
+/* `osize`: each element's result bytes (from the rendezvous threshold,
+ * 64 KiB, they come back as BULK) */
+static int case_sigterm(size_t osize)
 {
     const char *env[] = {NULL, NULL};
     char el[320];
     snprintf(el, sizeof(el), "FP_TEST_EXECLOG=%s/exec.log", g_dir);
     env[0] = el;
     proc_t nodes[2];
-    node_start(&nodes[0], "node0", env);
-    node_start(&nodes[1], "node1", env);
+    node_start(&nodes[0], 0, "node0", env);
+    node_start(&nodes[1], 1, "node1", env);
     fp_context_t *ctx;
     CHECK(fp_context_create(NULL, &ctx) == FP_OK, "context");
     const char *addrs[] = {nodes[0].addr, nodes[1].addr};
     fp_pool_t *pool = pool_on(ctx, addrs, 2, NULL, NULL, 0);
     enum { N = 600 };
     warg_t *in = calloc(N, sizeof(*in));
-    uint64_t *out = calloc(N, 16);
+    unsigned char *outb = calloc(N, osize);
+    CHECK(outb != NULL, "memory");
     for (uint64_t i = 0; i < N; i++)
         in[i] = (warg_t){i, 20000, 0};
     fp_future_t *fut = NULL;
     double t0 = now_s();
-    CHECK(fp_map_async(pool, "lv.work", in, sizeof(warg_t), N, out, 16, NULL,
-                       &fut) == FP_OK,
+    CHECK(fp_map_async(pool, "lv.work", in, sizeof(warg_t), N, outb, osize,
+                       NULL, &fut) == FP_OK,
           "map_async");
     sleep_s(0.6);
     CHECK(!fp_future_done(fut), "the map ended before the SIGTERM");
@@ -510,6 +581,14 @@ static int case_sigterm(void)
     CHECK(fst == FP_OK, "map: %s (%s)", fp_status_string(fst), err.message);
     fp_future_release(fut);
     /* every element right, from one of the two nodes */
+    uint64_t *out = calloc(N, 16);
+    for (size_t i = 0; i < N; i++) {
+        memcpy(&out[2 * i], outb + i * osize, 16);
+        for (size_t k = 16; k < osize; k++)
+            CHECK(outb[i * osize + k] == fill_byte(i, k),
+                  "element %zu: byte %zu wrong", i, k);
+    }
+    free(outb);
     size_t from0 = 0;
     for (size_t i = 0; i < N; i++) {
         CHECK(out[2 * i] == work_value(&in[i]), "element %zu: %llu", i,
@@ -554,11 +633,13 @@ static int case_sigterm(void)
     CHECK(strstr(log, "goodbye to 1 clients") != NULL,
           "node0's log does not say goodbye");
     free(log);
-    printf("sigterm: %d x 20 ms on 2 nodes x 2 executors; SIGTERM at %.2f s: "
+    printf("sigterm (%zu-byte results): %d x 20 ms on 2 nodes x 2 "
+           "executors; SIGTERM at %.2f s: "
            "node0 left %.3f s later (%u records running, %u handed back), "
            "exit 0; %zu elements from node0; map done at %.2f s; every "
            "element ran once\n",
-           N, t_term - t0, t_exit - t_term, running, back, from0, t_end - t0);
+           osize, N, t_term - t0, t_exit - t_term, running, back, from0,
+           t_end - t0);
     fp_pool_destroy(pool);
     fp_context_destroy(ctx);
     node_stop_ok(&nodes[1], 30);
@@ -570,8 +651,8 @@ static int case_sigterm(void)
 static int case_sharing(void)
 {
     proc_t nodes[2], c[2];
-    node_start(&nodes[0], "node0", NULL);
-    node_start(&nodes[1], "node1", NULL);
+    node_start(&nodes[0], 0, "node0", NULL);
+    node_start(&nodes[1], 1, "node1", NULL);
     for (int k = 0; k < 2; k++) {
         char log[320];
         snprintf(log, sizeof(log), "%s/client%c.log", g_dir, 'A' + k);
@@ -604,7 +685,7 @@ static int case_client_killed(void)
     snprintf(marker, sizeof(marker), "%s/fini.marker", g_dir);
     const char *env[] = {el, "FP_EXECUTORS=2", NULL};
     proc_t node, victim, other;
-    node_start(&node, "node", env);
+    node_start(&node, 0, "node", env);
     char vlog[320], olog[320];
     snprintf(vlog, sizeof(vlog), "%s/victim.log", g_dir);
     snprintf(olog, sizeof(olog), "%s/other.log", g_dir);
@@ -691,8 +772,8 @@ static int case_force(void)
     const char *env_a[] = {"FP_NODE_LEAVE_TIMEOUT=0.5", "FP_EXECUTORS=2", NULL};
     const char *env_b[] = {"FP_EXECUTORS=2", NULL};
     proc_t a, b;
-    node_start(&a, "nodeA", env_a);
-    node_start(&b, "nodeB", env_b);
+    node_start(&a, 0, "nodeA", env_a);
+    node_start(&b, 1, "nodeB", env_b);
     fp_context_t *ctx;
     CHECK(fp_context_create(NULL, &ctx) == FP_OK, "context");
     const char *aa[] = {a.addr}, *ba[] = {b.addr};
@@ -762,10 +843,13 @@ static int case_exit_with_client(void)
     char wlog[320], clog[320];
     snprintf(wlog, sizeof(wlog), "%s/worker.log", g_dir);
     snprintf(clog, sizeof(clog), "%s/client.log", g_dir);
-    char *wargv[] = {(char *)worker, "--listen", "127.0.0.1:0", "--executors",
+    char ns[64], ip[64], listen[96];
+    node_place(0, ns, sizeof(ns), ip, sizeof(ip));
+    snprintf(listen, sizeof(listen), "%s:0", ip);
+    char *wargv[] = {(char *)worker, "--listen", listen, "--executors",
                      "2", "--exit-with-client", NULL};
     proc_t w, c;
-    proc_start(&w, wargv, wlog, NULL, true);
+    place_start(&w, 0, wargv, wlog, NULL, true);
     /* no client yet: it stays */
     CHECK(proc_wait(&w, 0.5) == -1, "the worker exited before any client");
     int pfd[2];
@@ -836,7 +920,7 @@ int main(int argc, char **argv)
         return 2;
     }
     if (argc != 2) {
-        fprintf(stderr, "usage: %s sigterm|sharing|client_killed|force|"
+        fprintf(stderr, "usage: %s sigterm|sigterm_bulk|sharing|client_killed|force|"
                         "exit_with_client\n",
                 argv[0]);
         return 2;
@@ -851,7 +935,8 @@ int main(int argc, char **argv)
     fp_test_secret_env();
     if (getenv("FP_TRANSPORT") == NULL)
         setenv("FP_TRANSPORT", "tcp", 1);
-    int rc = strcmp(argv[1], "sigterm") == 0          ? case_sigterm()
+    int rc = strcmp(argv[1], "sigterm") == 0          ? case_sigterm(16)
+             : strcmp(argv[1], "sigterm_bulk") == 0   ? case_sigterm(96 << 10)
              : strcmp(argv[1], "sharing") == 0        ? case_sharing()
              : strcmp(argv[1], "client_killed") == 0  ? case_client_killed()
              : strcmp(argv[1], "force") == 0          ? case_force()
