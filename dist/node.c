@@ -1510,8 +1510,10 @@ static void leave_poke(fp_node_t *node)
              "node %s: running tasks done and their results sent (%zu "
              "records refused meanwhile); goodbye to %zu clients",
              node->address, node->refused, n);
-    for (nconn_t *nc = node->conns; nc != NULL; nc = nc->next)
+    for (nconn_t *nc = node->conns, *next; nc != NULL; nc = next) {
+        next = nc->next; /* a send that fails at once closes nc */
         fp__tp_goodbye(nc->conn);
+    }
     leave_wake(node, node->conns == NULL ? LEAVE_ALL_GONE : LEAVE_BYE_SAID);
 }
 

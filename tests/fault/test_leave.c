@@ -827,9 +827,9 @@ static int case_force(void)
     fp_pool_destroy(pb);
     fp_context_destroy(ctx);
     printf("force: tasks of 3 s; FP_NODE_LEAVE_TIMEOUT=0.5: node A's call "
-           "failed %.2f s after SIGTERM; a second SIGTERM: node B's %.3f s "
+           "failed %.2f s after SIGTERM; a second SIGTERM: node B's %.1f ms "
            "later; both exit 0\n",
-           took_a, took_b);
+           took_a, took_b * 1e3);
     return 0;
 }
 
