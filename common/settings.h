@@ -61,7 +61,11 @@ extern "C" {
       "keep UCX's own signal handlers (backtraces on SIGSEGV, SIGHUP "         \
       "debug action)")                                                         \
     X(UCX_LIB, "FP_UCX_LIB", "transport", "ucx_lib", STRING, 0, 0,             \
-      "libucp.so.0", "the UCX library to load on first use")
+      "libucp.so.0", "the UCX library to load on first use")                   \
+    X(NODE_LEAVE_TIMEOUT, "FP_NODE_LEAVE_TIMEOUT", "node", "leave_timeout",    \
+      SECONDS, 0, 86400, "60",                                                 \
+      "seconds a stopping node waits for its running tasks before it stops "   \
+      "at once (0: at once)")
 
 typedef enum fp__setting_id {
 #define FP__SETTING_ID(id, env, group, key, kind, min, max, dflt, doc)         \

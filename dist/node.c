@@ -18,6 +18,24 @@
  * coalesced per pool (one flush per round of completions); a result range
  * at or above the rendezvous threshold goes as BULK from the record's
  * result buffer (zero-copy) and its record says so.
+ *
+ * Leaving (fp_node_stop, then fp_node_destroy: SIGTERM in fp_node_serve).
+ * On the progress thread the node takes back every record queued but not
+ * started and answers it FP_ERR_CANCELED (the client reruns such a range
+ * elsewhere, as after a steal); from then on every new record is answered
+ * FP_ERR_CANCELED at once and no pool opens.  The records running go on to
+ * their end; once none is left and every result send (inline batches and
+ * BULK) has completed, the node says GOODBYE to each client, which closes
+ * its side.  The stopping thread waits for that, at most
+ * FP_NODE_LEAVE_TIMEOUT seconds (60) or until a second stop request
+ * (a second SIGTERM), and then closes what is left at once: running
+ * records' results are lost then (their executors stop after the element
+ * they run, and the process waits for that before it exits).
+ *
+ * A client gone (its connection closed or broken): its queued records are
+ * taken back unstarted, running ones finish and their results are dropped,
+ * its pools are destroyed on the control thread (fini hooks run there).
+ * With exit_with_client, the last client gone stops the node.
  */
 #include <dlfcn.h>
 #include <dirent.h>
@@ -113,6 +131,8 @@ struct nconn {
     bool closed;
     npool_t *pools[NODE_MAX_POOLS + 1]; /* by pool id */
     nname_t *names;                     /* FP__WIRE_MAX_NAMES, lazily */
+    char peer[FP__WIRE_ID_MAX + 1];     /* its id, for messages once the
+                                           connection has gone */
 };
 
 typedef struct ctl_job {
@@ -151,7 +171,21 @@ struct fp_node {
     bool ctl_stop;
     int ctl_pending; /* jobs queued or running */
     bool destroying;
+    bool serving;    /* the progress thread runs */
+    bool exit_with_client;
+    /* leaving: `wake` is the stopping thread's futex word (a stop request,
+     * or the leave's progress); leave_state is written by the progress
+     * thread, read by the stopping one */
+    atomic_uint wake;
+    atomic_int leave_state; /* LEAVE_* */
+    bool leave_started;     /* the stopping thread's */
+    /* progress thread */
+    bool had_client, leaving, bye_said;
+    size_t sends;           /* result sends (batches, BULK) in flight */
+    size_t refused;         /* records answered CANCELED while leaving */
 };
+
+enum { LEAVE_NONE, LEAVE_DRAINING, LEAVE_BYE_SAID, LEAVE_ALL_GONE };
 
 static void np_unref(npool_t *np);
 static void rec_release(nrec_t *r);
@@ -160,6 +194,7 @@ static void msg_on_exec(npool_t *np, const fp__wire_msg_t *m);
 static void msg_on_exec_bulk(nconn_t *nc, const fp__wire_msg_t *m, size_t len,
                              fp__tp_bulk_dest_t *dest);
 static void msg_attach(npool_t *np);
+static void leave_poke(fp_node_t *node);
 
 static void nc_unref(nconn_t *nc)
 {
@@ -309,10 +344,20 @@ static void send_ack(npool_t *np, uint8_t ref_type, uint64_t ref,
     send_ack_at(np, ref_type, ref, st, msg, 0);
 }
 
+/* A result batch in flight: a leaving node waits for it. */
+typedef struct rsend {
+    fp_node_t *node;
+    unsigned char *buf;
+} rsend_t;
+
 static void batch_sent(void *ud, fp_status_t st)
 {
     (void)st;
-    fp__free_headroom(ud);
+    rsend_t *s = ud;
+    fp__free_headroom(s->buf);
+    s->node->sends--;
+    leave_poke(s->node);
+    free(s);
 }
 
 static void np_flush(npool_t *np)
@@ -326,18 +371,30 @@ static void np_flush(npool_t *np)
     m.hdr.pool = np->id;
     size_t len = np->rb.len;
     np->rbuf = NULL;
-    if (!np_can_send(np) ||
-        fp__tp_send_framed(np->nc->conn, &m, buf, len, NULL, batch_sent,
-                           buf) != FP_OK)
+    rsend_t *s = np_can_send(np) ? malloc(sizeof(*s)) : NULL;
+    if (s == NULL) {
         fp__free_headroom(buf);
+        return;
+    }
+    s->node = np->nc->node;
+    s->buf = buf;
+    s->node->sends++;
+    if (fp__tp_send_framed(np->nc->conn, &m, buf, len, NULL, batch_sent, s) !=
+        FP_OK) {
+        s->node->sends--;
+        fp__free_headroom(buf);
+        free(s);
+    }
 }
 
 static void flush_closure(void *arg)
 {
     npool_t *np = arg;
+    fp_node_t *node = np->nc->node;
     np->flush_posted = false;
     np_flush(np);
     np_unref(np);
+    leave_poke(node);
 }
 
 /* Append a result record (its inline bytes copied in). */
@@ -379,9 +436,12 @@ static void np_add_result(npool_t *np, const fp__wire_result_rec_t *rec)
 static void bulk_result_sent(void *ud, fp_status_t st)
 {
     nrec_t *r = ud;
+    fp_node_t *node = r->np->nc->node;
     (void)st;
     r->sends--;
+    node->sends--;
     rec_release(r);
+    leave_poke(node);
 }
 
 /* ---- records ------------------------------------------------------------------ */
@@ -478,10 +538,13 @@ static void rec_results_map(nrec_t *r)
                 m.u.bulk.offset = (uint64_t)k * osz;
                 m.u.bulk.total = (uint64_t)count * osz;
                 r->sends++;
+                np->nc->node->sends++;
                 if (fp__tp_send(np->nc->conn, &m, r->outbuf + k * osz,
                                 (size_t)rr.len, bulk_result_sent,
-                                r) != FP_OK)
+                                r) != FP_OK) {
                     r->sends--;
+                    np->nc->node->sends--;
+                }
             } else {
                 rr.where = FP__WIRE_WHERE_INLINE;
                 rr.data = r->outbuf + k * osz;
@@ -541,9 +604,12 @@ static void rec_results_apply(nrec_t *r)
                                                    r->task_id, r->attempt, 0,
                                                    rr.len);
             r->sends++;
+            np->nc->node->sends++;
             if (fp__tp_send(np->nc->conn, &m, r->x.apply_buf, (size_t)rr.len,
-                            bulk_result_sent, r) != FP_OK)
+                            bulk_result_sent, r) != FP_OK) {
                 r->sends--;
+                np->nc->node->sends--;
+            }
         } else {
             rr.where = FP__WIRE_WHERE_INLINE;
             rr.data = r->x.apply_buf;
@@ -566,7 +632,9 @@ static void rec_finish(nrec_t *r)
             rec_results_map(r);
     }
     r->finished = true;
+    fp_node_t *node = np->nc->node;
     rec_release(r);
+    leave_poke(node);
 }
 
 static void rec_done_closure(void *arg) { rec_finish(arg); }
@@ -605,9 +673,17 @@ static void rec_report_all(nrec_t *r, fp_status_t st, const char *msg)
 /* All bytes here: queue the record (or answer it). */
 static void rec_try_start(nrec_t *r)
 {
-    if (!r->have_record || r->bulk_want > 0 || r->queued || r->finished)
+    if (!r->have_record || r->queued || r->finished)
         return;
     npool_t *np = r->np;
+    if (np->nc->node->leaving && !r->dead) {
+        /* leaving: the client reruns it elsewhere (its BULK arguments still
+         * arrive and are dropped) */
+        rec_report_all(r, FP_ERR_CANCELED, "the node is leaving");
+        np->nc->node->refused++;
+    }
+    if (r->bulk_want > 0)
+        return;
     if (r->dead) {
         r->finished = true;
         rec_release(r);
@@ -669,7 +745,7 @@ static void pool_opened(void *arg)
             np->state = NP_OPEN;
             msg_attach(np);
             fp__info(node->log, "pool %u of %s open: %u executors%s%s", np->id,
-                     fp__tp_conn_peer_id(np->nc->conn), fp_pool_size(j->pool),
+                     np->nc->peer, fp_pool_size(j->pool),
                      np->wc[0] ? ", worker class " : "", np->wc);
             send_ack(np, FP__WIRE_POOL_OPEN, 0, FP_OK, NULL);
         } else {
@@ -678,7 +754,7 @@ static void pool_opened(void *arg)
         }
     } else {
         fp__warn(node->log, "pool %u of %s not opened: %s", np->id,
-                 fp__tp_conn_peer_id(np->nc->conn), j->err.message);
+                 np->nc->peer, j->err.message);
         send_ack_at(np, FP__WIRE_POOL_OPEN, 0, j->status, j->err.message,
                     (uint32_t)j->err.index + np->index_base);
         np->state = NP_GONE;
@@ -730,6 +806,9 @@ static void pool_closed(void *arg)
     fp_node_t *node = np->nc->node;
     if (j->seq == 1) /* asked by POOL_CLOSE */
         send_ack(np, FP__WIRE_POOL_CLOSE, 0, FP_OK, NULL);
+    else
+        fp__info(node->log, "pool %u of %s torn down (its client is gone)",
+                 np->id, np->nc->peer);
     np->state = NP_GONE;
     np_unref(np);
     ctl_done(node);
@@ -754,11 +833,30 @@ static void np_close(npool_t *np, bool ack)
             send_ack(np, FP__WIRE_POOL_CLOSE, 0, FP_OK, NULL);
         return;
     }
-    for (nrec_t *r = np->recs; r != NULL; r = r->next) {
+    size_t dropped = 0, running = 0;
+    for (nrec_t *r = np->recs, *n; r != NULL; r = n) {
+        n = r->next;
         atomic_store(&r->x.cancel, 1);
-        if (!r->queued)
+        if (r->queued && fp__dexec_unsubmit(&r->x)) {
+            /* not started: never run it (an answer only on POOL_CLOSE) */
+            np->running--;
+            r->queued = false;
+            rec_report_all(r, FP_ERR_CANCELED, NULL);
+            r->finished = true;
+            rec_release(r);
+            dropped++;
+            continue;
+        }
+        if (r->queued)
+            running++;
+        else
             r->dead = true;
     }
+    if (dropped > 0 || running > 0)
+        fp__info(np->nc->node->log,
+                 "pool %u of %s closing: %zu records dropped unstarted, %zu "
+                 "running to their end",
+                 np->id, np->nc->peer, dropped, running);
     bool was_open = np->state == NP_OPEN;
     np->state = NP_CLOSING;
     /* records not queued are freed as their bytes arrive or the conn goes */
@@ -825,6 +923,13 @@ static void on_pool_open(nconn_t *nc, const fp__wire_msg_t *m)
     np->wc[wl] = '\0';
     np->init_len = m->u.pool_open.init_len;
     nc->pools[id] = np;
+    if (nc->node->leaving) {
+        char msg[FP__WIRE_TEXT_MAX + 1];
+        snprintf(msg, sizeof(msg), "node %.160s is leaving", nc->node->address);
+        send_ack(np, FP__WIRE_POOL_OPEN, 0, FP_ERR_CLOSED, msg);
+        np->state = NP_GONE;
+        return;
+    }
     if (np->init_len > 0) {
         np->init = malloc((size_t)np->init_len);
         if (np->init == NULL) {
@@ -1209,13 +1314,17 @@ static void h_ready(void *arg, fp__tp_conn_t *conn)
     nc->node = node;
     nc->conn = conn;
     nc->refs = 1;
+    snprintf(nc->peer, sizeof(nc->peer), "%s", fp__tp_conn_peer_id(conn));
     nc->next = node->conns;
     if (node->conns != NULL)
         node->conns->prev = nc;
     node->conns = nc;
     fp__tp_conn_set_user(conn, nc);
+    node->had_client = true;
     fp__info(node->log, "client %s connected (%s)", fp__tp_conn_peer_id(conn),
              fp__tp_conn_transports(conn));
+    if (node->bye_said)
+        fp__tp_goodbye(conn); /* too late: the node is leaving */
 }
 
 static void h_message(void *arg, fp__tp_conn_t *conn, const fp__wire_msg_t *m)
@@ -1335,7 +1444,7 @@ static void h_closed(void *arg, fp__tp_conn_t *conn, fp_status_t st,
                   fp__tp_conn_peer(conn), reason != NULL ? reason : "");
         return;
     }
-    if (st == FP_OK || st == FP_END || st == FP_ERR_CLOSED)
+    if (st == FP_OK || st == FP_END || st == FP_ERR_CLOSED || node->bye_said)
         fp__info(node->log, "client %s left", fp__tp_conn_peer_id(conn));
     else
         fp__warn(node->log, "client %s lost: %s", fp__tp_conn_peer_id(conn),
@@ -1369,6 +1478,158 @@ static void h_closed(void *arg, fp__tp_conn_t *conn, fp_status_t st,
     pthread_mutex_lock(&node->ctl_lock);
     pthread_cond_broadcast(&node->ctl_cond);
     pthread_mutex_unlock(&node->ctl_lock);
+    if (node->bye_said && node->conns == NULL) {
+        atomic_store(&node->leave_state, LEAVE_ALL_GONE);
+        atomic_fetch_add(&node->wake, 1);
+        fp__futex_wake(&node->wake, 1 << 30);
+    } else if (node->leaving) {
+        leave_poke(node);
+    } else if (node->exit_with_client && node->had_client &&
+               node->conns == NULL && atomic_load(&node->stopped) == 0) {
+        fp__info(node->log,
+                 "node %s: its last client has gone (exit with client): "
+                 "stopping",
+                 node->address);
+        fp_node_stop(node);
+    }
+}
+
+/* ---- leaving ------------------------------------------------------------------ */
+
+static void leave_wake(fp_node_t *node, int state)
+{
+    atomic_store(&node->leave_state, state);
+    atomic_fetch_add(&node->wake, 1);
+    fp__futex_wake(&node->wake, 1 << 30);
+}
+
+/* Progress thread: once nothing runs and every result has gone out, say
+ * GOODBYE to every client. */
+static void leave_poke(fp_node_t *node)
+{
+    if (!node->leaving || node->bye_said || node->sends > 0)
+        return;
+    size_t n = 0;
+    for (nconn_t *nc = node->conns; nc != NULL; nc = nc->next) {
+        for (unsigned id = 1; id <= NODE_MAX_POOLS; id++) {
+            const npool_t *np = nc->pools[id];
+            if (np != NULL && (np->running > 0 || np->flush_posted ||
+                               (np->rbuf != NULL && np->rb.count > 0)))
+                return;
+        }
+        n++;
+    }
+    node->bye_said = true;
+    fp__info(node->log,
+             "node %s: running tasks done and their results sent (%zu "
+             "records refused meanwhile); goodbye to %zu clients",
+             node->address, node->refused, n);
+    for (nconn_t *nc = node->conns, *next; nc != NULL; nc = next) {
+        next = nc->next; /* a send that fails at once closes nc */
+        fp__tp_goodbye(nc->conn);
+    }
+    leave_wake(node, node->conns == NULL ? LEAVE_ALL_GONE : LEAVE_BYE_SAID);
+}
+
+/* Progress thread: start leaving. */
+static void leave_closure(void *arg)
+{
+    fp_node_t *node = arg;
+    node->leaving = true;
+    size_t running = 0, back = 0;
+    for (nconn_t *nc = node->conns; nc != NULL; nc = nc->next) {
+        for (unsigned id = 1; id <= NODE_MAX_POOLS; id++) {
+            npool_t *np = nc->pools[id];
+            if (np == NULL)
+                continue;
+            for (nrec_t *r = np->recs, *n; r != NULL; r = n) {
+                n = r->next;
+                if (r->finished || r->dead)
+                    continue;
+                if (r->queued) {
+                    if (!fp__dexec_unsubmit(&r->x)) {
+                        running++;
+                        continue;
+                    }
+                    np->running--;
+                    r->queued = false;
+                    rec_report_all(r, FP_ERR_CANCELED, "the node is leaving");
+                    r->finished = true;
+                    rec_release(r);
+                    back++;
+                } else if (r->have_record) {
+                    /* waiting for its BULK arguments */
+                    rec_report_all(r, FP_ERR_CANCELED, "the node is leaving");
+                    back++;
+                    if (r->bulk_want == 0) {
+                        r->finished = true;
+                        rec_release(r);
+                    }
+                }
+                /* a record whose BULK came first is answered when it
+                 * arrives (rec_try_start) */
+            }
+        }
+    }
+    fp__info(node->log, "node %s leaving: %zu running, %zu handed back",
+             node->address, running, back);
+    leave_wake(node, LEAVE_DRAINING);
+    leave_poke(node);
+}
+
+/* The stopping thread: leave (above), wait for it, at most
+ * FP_NODE_LEAVE_TIMEOUT seconds or until another stop request.  Returns
+ * whether every client closed after the goodbye. */
+static bool node_leave(fp_node_t *node)
+{
+    if (node->leave_started || !node->serving)
+        return false;
+    node->leave_started = true;
+    if (atomic_load(&node->stopped) == 0)
+        fp_node_stop(node); /* fp_node_destroy without a stop: this is it */
+    unsigned stops = atomic_load(&node->stopped);
+    const fp__config_t *conf = NULL;
+    char why[200];
+    if (fp__config_default(&conf, why, sizeof(why)) != FP_OK)
+        conf = NULL;
+    double limit = fp__setting_seconds(node->log, FP__SET_NODE_LEAVE_TIMEOUT,
+                                       conf);
+    if (limit <= 0)
+        return false;
+    if (fp__tp_post(node->tp, leave_closure, node) != FP_OK)
+        return false;
+    const double deadline = fp__now() + limit;
+    double bye_deadline = 0;
+    for (;;) {
+        unsigned w = atomic_load(&node->wake);
+        int state = atomic_load(&node->leave_state);
+        double now = fp__now();
+        if (state == LEAVE_ALL_GONE)
+            return true;
+        if (state == LEAVE_BYE_SAID && bye_deadline == 0)
+            bye_deadline = now + 2.0; /* for the clients to close their side */
+        if (bye_deadline != 0 && now >= bye_deadline)
+            return false;
+        if (atomic_load(&node->stopped) != stops) {
+            fp__warn(node->log,
+                     "node %s: stop asked again while leaving: stopping at "
+                     "once (results of tasks still running are lost)",
+                     node->address);
+            return false;
+        }
+        if (now >= deadline) {
+            fp__warn(node->log,
+                     "node %s: still running tasks after %g s "
+                     "(FP_NODE_LEAVE_TIMEOUT): stopping at once (their "
+                     "results are lost)",
+                     node->address, limit);
+            return false;
+        }
+        double until = bye_deadline != 0 && bye_deadline < deadline
+                           ? bye_deadline
+                           : deadline;
+        fp__futex_wait(&node->wake, w, until - now);
+    }
 }
 
 /* ---- public API ------------------------------------------------------------ */
@@ -1454,6 +1715,7 @@ fp_status_t fp_node_start(fp_context_t *ctx, const fp_node_params_t *params,
         goto fail;
     }
     node->pin = params->pin;
+    node->exit_with_client = params->exit_with_client;
     node->gpus = count_gpus();
     if (gethostname(node->host, sizeof(node->host)) != 0)
         snprintf(node->host, sizeof(node->host), "unknown");
@@ -1509,6 +1771,7 @@ fp_status_t fp_node_start(fp_context_t *ctx, const fp_node_params_t *params,
         set_err(err, st, "cannot start the progress thread");
         goto fail;
     }
+    node->serving = true;
     fp__info(node->log, "node %s serving: %u executors, %u cores, %u GPUs",
              node->address, node->executors, node->cores, node->gpus);
     *node_p = node;
@@ -1528,8 +1791,11 @@ void fp_node_stop(fp_node_t *node)
 {
     if (node == NULL)
         return;
-    atomic_store(&node->stopped, 1);
+    /* counted: a second request while leaving stops at once */
+    atomic_fetch_add(&node->stopped, 1);
     fp__futex_wake(&node->stopped, 1 << 30);
+    atomic_fetch_add(&node->wake, 1);
+    fp__futex_wake(&node->wake, 1 << 30);
 }
 
 fp_status_t fp_node_wait(fp_node_t *node, double timeout)
@@ -1563,6 +1829,7 @@ static void shut_closure(void *arg)
     shut_t *s = arg;
     fp_node_t *node = s->node;
     if (s->phase == 0) {
+        node->bye_said = true; /* at once: no leaving from here on */
         for (nconn_t *nc = node->conns; nc != NULL; nc = nc->next)
             fp__tp_goodbye(nc->conn);
     } else {
@@ -1596,11 +1863,14 @@ void fp_node_destroy(fp_node_t *node)
 {
     if (node == NULL)
         return;
+    bool left = node_leave(node);
     node->destroying = true;
     if (node->tp != NULL && node->ctl_started) {
-        run_on_progress(node, 0);
-        struct timespec ts = {0, 50 * 1000 * 1000}; /* let GOODBYE go out */
-        nanosleep(&ts, NULL);
+        if (!left) {
+            run_on_progress(node, 0);
+            struct timespec ts = {0, 50 * 1000 * 1000}; /* let GOODBYE go out */
+            nanosleep(&ts, NULL);
+        }
         run_on_progress(node, 1);
         /* the pools' teardown runs on the control thread and reports to
          * the progress thread: wait until it has */
@@ -1657,6 +1927,7 @@ int fp_node_serve(fp_context_t *ctx, const fp_node_params_t *params)
     fflush(stdout);
     (void)fp_node_wait(node, -1);
     fp__info(&ctx->log, "node %s stopping", fp_node_address(node));
+    (void)node_leave(node); /* a second SIGTERM meanwhile: at once */
     g_serving = NULL;
     fp_node_destroy(node);
     sigaction(SIGTERM, &old_term, NULL);

@@ -5,9 +5,15 @@
  *
  *   fastpool-worker --listen ADDR:PORT [--executors N] [--secret-file F]
  *                   [--module PATH.so ...] [--pin core|none]
+ *                   [--exit-with-client]
  *
  * The first line of output is "LISTENING ADDR:PORT" (the port bound when 0
- * was asked).  SIGTERM or SIGINT stops it cleanly.  The secret comes from
+ * was asked).  SIGTERM or SIGINT stops it cleanly: it finishes the tasks
+ * it is running, hands back what it has queued, says goodbye and exits 0
+ * (a second signal, or FP_NODE_LEAVE_TIMEOUT seconds, stops it at once).
+ * --exit-with-client: it also stops so when its last client has gone
+ * (after the first came), for a node a client starts for itself.  The
+ * secret comes from
  * --secret-file, else FP_SECRET_FILE or FP_SECRET; clients must hold the
  * same one.
  */
@@ -23,9 +29,16 @@ static int usage(const char *argv0, int code)
 {
     fprintf(code == 0 ? stdout : stderr,
             "usage: %s --listen ADDR:PORT [--executors N] [--secret-file F]\n"
-            "       [--module PATH.so ...] [--pin core|none]\n"
+            "       [--module PATH.so ...] [--pin core|none] "
+            "[--exit-with-client]\n"
             "Serves fastpool pools on this machine; prints LISTENING "
-            "ADDR:PORT first.\n",
+            "ADDR:PORT first.\n"
+            "SIGTERM/SIGINT: finish the running tasks, hand back the queued "
+            "ones, exit 0\n"
+            "(a second signal, or FP_NODE_LEAVE_TIMEOUT seconds, default 60: "
+            "at once).\n"
+            "--exit-with-client: stop the same way when the last client has "
+            "gone.\n",
             argv0);
     return code;
 }
@@ -36,11 +49,16 @@ int main(int argc, char **argv)
     const char **modules = calloc((size_t)argc, sizeof(*modules));
     if (modules == NULL)
         return 1;
-    for (int i = 1; i < argc; i += 2) { /* options all take a value */
-        const char *a = argv[i];
-        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+    int i = 1;
+    while (i < argc) { /* one option (and its value) a step */
+        const char *a = argv[i++];
         if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0)
             return usage(argv[0], 0);
+        if (strcmp(a, "--exit-with-client") == 0) {
+            p.exit_with_client = true;
+            continue;
+        }
+        const char *v = i < argc ? argv[i++] : NULL;
         if (v == NULL) {
             fprintf(stderr, "%s: %s needs a value\n", argv[0], a);
             return usage(argv[0], 2);
