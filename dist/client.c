@@ -126,6 +126,8 @@ struct dnode {
     uint64_t update_acked;
     bool suspect_held; /* it runs an isolated record: nothing else goes there */
     bool left;         /* it said goodbye (a clean stop), not died */
+    bool leaving;      /* it gave back work nobody asked for: it is stopping,
+                          send it nothing more */
     double t_first;    /* when its first record completed (0: not yet) */
     fp__mq_t msgq; /* CLIENT_MSGs in arrival order (messages section) */
 };
@@ -909,7 +911,7 @@ static drec_t *dispatch_remote(fp__dpool_t *dp, dnode_t *n, dwork_t *dw,
 static bool take_range(fp__dpool_t *dp, dnode_t *n, dwork_t **dw_p,
                        size_t *lo_p, size_t *count_p, unsigned *attempt_p)
 {
-    if (n->suspect_held || (n == dp->drain && n->inflight > 0))
+    if (n->suspect_held || n->leaving || (n == dp->drain && n->inflight > 0))
         return false;
     unsigned iso = isolate_at(dp);
     for (dwork_t *dw = dp->qhead, *next; dw != NULL; dw = next) {
@@ -1113,7 +1115,7 @@ static void choose_drain(fp__dpool_t *dp)
     if (!waiting)
         return;
     for (dnode_t *n = dp->nodes; n != NULL; n = n->next) {
-        if (n->state != N_UP || n->local || n->suspect_held)
+        if (n->state != N_UP || n->local || n->suspect_held || n->leaving)
             continue;
         if (dp->drain == NULL || n->inflight < dp->drain->inflight)
             dp->drain = n;
@@ -1127,7 +1129,7 @@ static void pump(fp__dpool_t *dp)
     while (any) {
         any = false;
         for (dnode_t *n = dp->nodes; n != NULL; n = n->next) {
-            if (n->state != N_UP || n->inflight >= n->credits)
+            if (n->state != N_UP || n->leaving || n->inflight >= n->credits)
                 continue;
             dwork_t *dw;
             size_t lo, count;
@@ -1153,11 +1155,11 @@ static void pump(fp__dpool_t *dp)
             node_flush(n);
     if (dp->qhead == NULL) {
         for (dnode_t *n = dp->nodes; n != NULL; n = n->next)
-            if (n->state == N_UP && n->inflight == 0)
+            if (n->state == N_UP && !n->leaving && n->inflight == 0)
                 try_steal(dp, n);
         bool copied = false;
         for (dnode_t *n = dp->nodes; n != NULL; n = n->next) {
-            if (n->state != N_UP || n->local || n->suspect_held)
+            if (n->state != N_UP || n->local || n->suspect_held || n->leaving)
                 continue;
             while (n->inflight < n->executors && try_copy(dp, n))
                 copied = true;
@@ -1316,6 +1318,11 @@ static void on_results(dnode_t *n, const fp__wire_msg_t *m)
         } else if (rr.status == FP_ERR_CANCELED && !dw->stopped &&
                    !atomic_load_explicit(w->stop, memory_order_relaxed)) {
             /* given back (a steal, a node leaving): someone else runs them */
+            if (!r->cancel_sent && !n->leaving) {
+                n->leaving = true;
+                fp__info(dp->log, "node %s is leaving: no more work goes there",
+                         n->address);
+            }
             requeue(dw, lo, rr.count, r->attempt);
             r->requeued += rr.count;
         } else {

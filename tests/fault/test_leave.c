@@ -165,11 +165,13 @@ static fp_status_t wc_b_init(fp_task_t *t, void *state, fp_cbuf_t init)
     return FP_OK;
 }
 
-static fp_worker_class_t g_wc_a = {"lv.wcA", sizeof(wstate_t), wc_a_init, NULL,
-                                   NULL};
+static fp_worker_class_t g_wc_a = {.name = "lv.wcA",
+                                   .state_size = sizeof(wstate_t),
+                                   .init = wc_a_init};
 FP_WORKER_CLASS_REGISTER(g_wc_a)
-static fp_worker_class_t g_wc_b = {"lv.wcB", sizeof(wstate_t), wc_b_init, NULL,
-                                   NULL};
+static fp_worker_class_t g_wc_b = {.name = "lv.wcB",
+                                   .state_size = sizeof(wstate_t),
+                                   .init = wc_b_init};
 FP_WORKER_CLASS_REGISTER(g_wc_b)
 
 /* {tag, init_sum + x} */
@@ -219,8 +221,10 @@ static void wc_fini_fini(fp_task_t *t, void *state)
     close(fd);
 }
 
-static fp_worker_class_t g_wc_fini = {"lv.fini", sizeof(fstate_t),
-                                      wc_fini_init, NULL, wc_fini_fini};
+static fp_worker_class_t g_wc_fini = {.name = "lv.fini",
+                                      .state_size = sizeof(fstate_t),
+                                      .init = wc_fini_init,
+                                      .fini = wc_fini_fini};
 FP_WORKER_CLASS_REGISTER(g_wc_fini)
 
 /* ---- processes -------------------------------------------------------------- */
