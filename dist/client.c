@@ -2597,6 +2597,28 @@ fp_status_t fp__dpool_create(fp_pool_t *shell, const fp__dpool_params_t *p,
             goto fail;
         }
     }
+    for (size_t i = 0; i < p->nnodes && st == FP_OK; i++)
+        for (size_t j = 0; j < i; j++)
+            if (list[j]->port == list[i]->port &&
+                strcmp(list[j]->ip, list[i]->ip) == 0) {
+                st = FP_ERR_EXISTS;
+                if (err != NULL) {
+                    err->status = st;
+                    err->index = 0;
+                    snprintf(err->message, sizeof(err->message),
+                             "node %.90s is given twice (as %.90s too)",
+                             list[i]->address, list[j]->address);
+                }
+                break;
+            }
+    if (st != FP_OK) {
+        for (size_t i = 0; i < p->nnodes; i++) {
+            free(list[i]->bound);
+            free(list[i]);
+        }
+        free(list);
+        goto fail;
+    }
     for (size_t i = 0; i < p->nnodes; i++)
         link_node(dp, list[i]);
     st = connect_and_wait(dp, list, p->nnodes, err);
@@ -2631,6 +2653,29 @@ fp_status_t fp__dpool_add_node(fp_pool_t *pool, const char *address,
     dnode_t *n = node_new(dp, address, err);
     if (n == NULL)
         return err != NULL && err->status != FP_OK ? err->status : FP_ERR_INVALID;
+    /* one connection per node: a node already up (or being added) is not
+     * added twice */
+    pthread_mutex_lock(&dp->lock);
+    for (dnode_t *o = dp->nodes; o != NULL; o = o->next) {
+        if (o == n || o->local || o->port != n->port ||
+            strcmp(o->ip, n->ip) != 0 ||
+            (o->state != N_UP && o->state != N_CONNECTING &&
+             o->state != N_OPENING))
+            continue;
+        pthread_mutex_unlock(&dp->lock);
+        free(n->bound);
+        free(n);
+        if (err != NULL) {
+            err->status = FP_ERR_EXISTS;
+            err->index = 0;
+            snprintf(err->message, sizeof(err->message),
+                     "node %.90s is already in the pool (as %.90s, %s)",
+                     address, o->address,
+                     o->state == N_UP ? "up" : "being added");
+        }
+        return FP_ERR_EXISTS;
+    }
+    pthread_mutex_unlock(&dp->lock);
     /* an added node gives all its executors */
     pthread_mutex_lock(&dp->lock);
     unsigned budget = dp->executors_budget;

@@ -107,6 +107,10 @@ int fp__tp_progress(fp__tp_t *tp, bool block)
          * critical path of a ping-pong */
         n = (int)fp__ucx.worker_progress(tp->worker);
     } else {
+        /* the clock first: messages received now must not be stamped
+         * with the time before a long sleep or a stall (their sender
+         * would look silent for that long and be closed as hung) */
+        tp->now = fp__tp_now();
         /* before sleeping everything must be drained (arm says BUSY
          * otherwise) */
         while (fp__ucx.worker_progress(tp->worker) != 0)

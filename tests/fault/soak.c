@@ -617,8 +617,12 @@ static void reconcile(bool force)
         }
         if (n->state == N_RUNNING && !member[k] && now_s() >= n->add_after) {
             fp_error_t err = {0};
-            if (fp_pool_add_node(g.pool, n->proc.addr, &err) == FP_OK) {
+            fp_status_t st = fp_pool_add_node(g.pool, n->proc.addr, &err);
+            if (st == FP_OK) {
                 g.adds++;
+            } else if (st == FP_ERR_EXISTS) {
+                /* still held (its death not seen yet): look again later */
+                n->add_after = now_s() + 0.2;
             } else {
                 g.add_retries++;
                 snprintf(g.last_add_error, sizeof(g.last_add_error), "%s: %s",

@@ -709,6 +709,20 @@ static void test_join_midmap(void **state)
            t_first - t_add);
     assert_true(node_elements(pool, nodes[1].addr) > n / 8);
     assert_int_equal(ev_wait(&ev, &ev.joined, 2), 2);
+    /* one connection per node: adding it again is refused, and so is a
+     * pool given the same node twice */
+    assert_int_equal(fp_pool_add_node(pool, nodes[1].addr, &err),
+                     FP_ERR_EXISTS);
+    assert_non_null(strstr(err.message, "already in the pool"));
+    assert_int_equal(fp_pool_node_count(pool), 2);
+    {
+        const char *twice[2] = {nodes[0].addr, nodes[0].addr};
+        fp_pool_params_t tp = {.nodes = twice, .nnodes = 2};
+        fp_pool_t *bad = NULL;
+        assert_int_equal(fp_pool_create(g_ctx, &tp, &bad, &err), FP_ERR_EXISTS);
+        assert_null(bad);
+        assert_non_null(strstr(err.message, "given twice"));
+    }
     fp_pool_destroy(pool);
     nodes_stop(nodes, 2);
     free(in);
@@ -825,6 +839,54 @@ static void test_stragglers(void **state)
     free(out);
 }
 
+/* SIGTERM: the node leaves (LEFT, not DIED; state LEFT), the map is whole */
+static void test_leave_event(void **state)
+{
+    (void)state;
+    node_t nodes[2];
+    for (int i = 0; i < 2; i++)
+        node_start(&nodes[i], i, 2, 0, NULL);
+    events_t ev = {.lock = PTHREAD_MUTEX_INITIALIZER};
+    fp_pool_t *pool = pool_on(nodes, 2, (fp_pool_params_t){0}, &ev);
+    size_t n = 3000;
+    elem_t *in = elems(n, 1000);
+    uint64_t *out = calloc(n, 8);
+    fp_future_t *f;
+    assert_int_equal(fp_map_async(pool, "f_val", in, sizeof(elem_t), n, out, 8,
+                                  NULL, &f),
+                     FP_OK);
+    while (node_elements(pool, nodes[0].addr) < 200)
+        sleep_s(0.005);
+    char addr[96];
+    snprintf(addr, sizeof(addr), "%s", nodes[0].addr);
+    node_reap(&nodes[0], SIGTERM);
+    fp_error_t err;
+    assert_int_equal(fp_future_get(f, -1, &err), FP_OK);
+    fp_future_release(f);
+    check_values(out, n);
+    assert_int_equal(ev_wait(&ev, &ev.left, 1), 1);
+    assert_int_equal(ev_get(&ev, &ev.died), 0);
+    fp_node_info_t info[4];
+    size_t k = 0;
+    fp_pool_nodes(pool, info, 4, &k);
+    int found = 0;
+    for (size_t i = 0; i < k && i < 4; i++)
+        if (strcmp(info[i].address, addr) == 0) {
+            found = 1;
+            assert_int_equal(info[i].state, FP_NODE_LEFT);
+        }
+    assert_true(found);
+    fp_pool_stats_t s;
+    fp_pool_stats(pool, &s);
+    assert_int_equal(s.nodes_left, 1);
+    assert_int_equal(s.nodes_died, 0);
+    assert_int_equal(s.elements_failed, 0);
+    fp_pool_destroy(pool);
+    nodes_stop(nodes, 2);
+    free(in);
+    free(out);
+}
+
 int main(int argc, char **argv)
 {
     if (argc > 1 && strcmp(argv[1], "--node") == 0) {
@@ -853,6 +915,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_join_midmap),
         cmocka_unit_test(test_node_wait),
         cmocka_unit_test(test_stragglers),
+        cmocka_unit_test(test_leave_event),
     };
     /* FP_TEST_FILTER=test_hung runs one case */
     if (getenv("FP_TEST_FILTER") != NULL)
