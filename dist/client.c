@@ -172,6 +172,8 @@ struct fp__dpool {
     double copy_at; /* under lock: when to look for stragglers again */
     bool copy_posted;
     dnode_t *drain; /* takes no new work until idle (choose_drain) */
+    dnode_t *graveyard; /* earlier incarnations of re-added nodes (freed
+                           with the pool: closures may still name them) */
     /* progress-thread counters (fp_pool_stats reads them there) */
     uint64_t st_joined, st_left, st_died, st_rec_rerun, st_el_rerun,
         st_el_failed, st_copies, st_copies_won, st_copies_dropped;
@@ -2180,15 +2182,21 @@ static void timed_wait(fp__dpool_t *dp, double deadline)
         pthread_cond_timedwait(&dp->cond, &dp->lock, &ts);
 }
 
-static void dpool_free(fp__dpool_t *dp)
+static void dnodes_free(dnode_t *n)
 {
-    for (dnode_t *n = dp->nodes, *next; n != NULL; n = next) {
+    for (dnode_t *next; n != NULL; n = next) {
         next = n->next;
         free(n->bound);
         fp__free_headroom(n->bbuf);
         fp__mq_clear(&n->msgq);
         free(n);
     }
+}
+
+static void dpool_free(fp__dpool_t *dp)
+{
+    dnodes_free(dp->nodes);
+    dnodes_free(dp->graveyard);
     for (size_t i = 0; i < dp->nnames; i++)
         free(dp->names[i]);
     free(dp->init);
@@ -2355,11 +2363,37 @@ static const fp__remote_ops_t remote_ops = {
 
 static void link_node(fp__dpool_t *dp, dnode_t *n);
 
+/* A node added again replaces its dead or departed earlier entries in
+ * the list fp_pool_nodes shows (progress thread, lock held): the list
+ * stays one entry per node however often nodes come back. */
+static void bury_namesakes(fp__dpool_t *dp, const dnode_t *n)
+{
+    dnode_t **pp = &dp->nodes, *prev = NULL;
+    while (*pp != NULL) {
+        dnode_t *o = *pp;
+        if (o != n && !o->local && o->state == N_LOST && o->port == n->port &&
+            strcmp(o->ip, n->ip) == 0) {
+            *pp = o->next;
+            if (dp->nodes_tail == o)
+                dp->nodes_tail = prev;
+            dp->nnodes--;
+            if (dp->drain == o)
+                dp->drain = NULL;
+            o->next = dp->graveyard;
+            dp->graveyard = o;
+            continue;
+        }
+        prev = o;
+        pp = &o->next;
+    }
+}
+
 static void connect_closure(void *arg)
 {
     dnode_t *n = arg;
     if (n->link_first) {
         pthread_mutex_lock(&n->dp->lock);
+        bury_namesakes(n->dp, n);
         link_node(n->dp, n);
         pthread_mutex_unlock(&n->dp->lock);
     }

@@ -561,6 +561,9 @@ static void test_hung(void **state)
     /* added again, it takes work */
     assert_int_equal(fp_pool_add_node(pool, nodes[0].addr, &err), FP_OK);
     assert_int_equal(fp_pool_node_count(pool), 2);
+    size_t listed = 0; /* the new entry replaced the dead one */
+    assert_int_equal(fp_pool_nodes(pool, NULL, 0, &listed), FP_OK);
+    assert_int_equal(listed, 2);
     assert_int_equal(ev_wait(&ev, &ev.joined, 3), 3);
     memset(out, 0, n * 8);
     for (size_t i = 0; i < n; i++)
