@@ -76,6 +76,7 @@ struct drec {
     bool orphan;
     bool claimed;
     void *scratch;         /* an orphan's BULK results land here */
+    uint64_t scratch_len;
 };
 
 struct dwork {
@@ -809,7 +810,8 @@ static drec_t *dispatch_local(fp__dpool_t *dp, dnode_t *n, dwork_t *dw, size_t l
 
 /* Add [lo, lo+count) of dw to node n's batch (and send its big arguments). */
 static drec_t *dispatch_remote(fp__dpool_t *dp, dnode_t *n, dwork_t *dw,
-                               size_t lo, size_t count, unsigned attempt)
+                               size_t lo, size_t count, unsigned attempt,
+                               bool *failed)
 {
     fp__work_t *w = dw->w;
     char why[200];
@@ -890,7 +892,14 @@ static drec_t *dispatch_remote(fp__dpool_t *dp, dnode_t *n, dwork_t *dw,
             return r;
         }
         if (st != FP_ERR_OVERFLOW) {
+            /* a record that cannot be encoded never will be: its elements
+             * fail (a copy's just is not made) */
             fp__error(dp->log, "task record: %s", why);
+            if (failed != NULL) {
+                *failed = true;
+                w->ops->fail(w, lo, count, FP_ERR_INVALID, why, strlen(why));
+                dw_account(dw, count);
+            }
             break;
         }
         node_flush(n);
@@ -1023,20 +1032,34 @@ static void try_steal(fp__dpool_t *dp, dnode_t *idle)
 /* Records of calls that opted in grow late while nothing else happens:
  * with a node idle, look again in 1 ms (the event thread posts pump). */
 static void copy_closure(void *arg);
+/* A record try_copy may copy (once it is late). */
+static bool copy_eligible(const drec_t *r)
+{
+    return !r->orphan && r->twin == NULL && !r->is_copy && !r->cancel_sent &&
+           !r->suspect && r->reported == 0 && r->bulk_got == 0 &&
+           r->dw->w->speculate && !r->dw->stopped;
+}
+
 static void arm_copy_timer(fp__dpool_t *dp)
 {
-    bool idle = false, spec = false;
-    for (dnode_t *n = dp->nodes; n != NULL && !(idle && spec); n = n->next) {
-        if (n->state != N_UP || n->local)
+    /* a node with a free executor, and a candidate on another node */
+    dnode_t *idle = NULL;
+    unsigned nidle = 0;
+    bool spec = false;
+    for (dnode_t *n = dp->nodes; n != NULL; n = n->next)
+        if (n->state == N_UP && !n->local && !n->leaving &&
+            !n->suspect_held && n->inflight < n->executors) {
+            idle = n;
+            nidle++;
+        }
+    for (dnode_t *n = dp->nodes; n != NULL && idle != NULL && !spec;
+         n = n->next) {
+        if ((n == idle && nidle == 1) || n->state != N_UP || n->local)
             continue;
-        if (n->inflight < n->executors && !n->suspect_held)
-            idle = true;
         for (drec_t *r = n->recs; r != NULL && !spec; r = r->nnext)
-            if (!r->orphan && r->twin == NULL && !r->is_copy &&
-                r->dw->w->speculate)
-                spec = true;
+            spec = copy_eligible(r);
     }
-    if (!idle || !spec)
+    if (idle == NULL || !spec)
         return;
     pthread_mutex_lock(&dp->lock);
     if (dp->copy_at == 0) {
@@ -1073,9 +1096,7 @@ static bool try_copy(fp__dpool_t *dp, dnode_t *idle)
         if (late < 2e-3)
             late = 2e-3;
         for (drec_t *r = v->recs; r != NULL; r = r->nnext) {
-            if (r->orphan || r->twin != NULL || r->is_copy || r->cancel_sent ||
-                r->suspect || r->reported > 0 || r->bulk_got > 0 ||
-                !r->dw->w->speculate || r->dw->stopped)
+            if (!copy_eligible(r))
                 continue;
             double age = now - r->t_sent;
             if (age >= late && age > oldest) {
@@ -1088,7 +1109,7 @@ static bool try_copy(fp__dpool_t *dp, dnode_t *idle)
         return false;
     size_t count = best->dw->w->kind == FP__WORK_APPLY ? 1 : best->count;
     drec_t *c = dispatch_remote(dp, idle, best->dw, best->lo, count,
-                                best->attempt);
+                                best->attempt, NULL);
     if (c == NULL)
         return false;
     c->attempt = best->attempt;
@@ -1116,11 +1137,55 @@ static void choose_drain(fp__dpool_t *dp)
     dp->drain = NULL;
     if (!waiting)
         return;
+    bool remote = false;
     for (dnode_t *n = dp->nodes; n != NULL; n = n->next) {
+        if (!n->local && (n->state == N_CONNECTING || n->state == N_OPENING ||
+                          (n->state == N_UP && !n->leaving)))
+            remote = true;
         if (n->state != N_UP || n->local || n->suspect_held || n->leaving)
             continue;
         if (dp->drain == NULL || n->inflight < dp->drain->inflight)
             dp->drain = n;
+    }
+    pthread_mutex_lock(&dp->lock);
+    bool waiting_for_one = dp->nowait_deadline > 0; /* node_wait runs */
+    pthread_mutex_unlock(&dp->lock);
+    if (remote || waiting_for_one)
+        return;
+    /* no node is left to run them alone (the client's own executors do
+     * not take them: a task that kills its process would kill the
+     * client): they fail now rather than wait for ever */
+    for (dwork_t *dw = dp->qhead, *next; dw != NULL; dw = next) {
+        next = dw->qnext;
+        fp__work_t *w = dw->w;
+        for (range_t **gp = &dw->ret; *gp != NULL;) {
+            range_t *g = *gp;
+            if (g->attempt < iso) {
+                gp = &g->next;
+                continue;
+            }
+            *gp = g->next;
+            char msg[FP_ERROR_MAX];
+            size_t first = w->kind == FP__WORK_APPLY ? 0 : w->index_base + g->lo;
+            if (g->count == 1)
+                snprintf(msg, sizeof(msg),
+                         "element %zu was running on %u node%s that died, "
+                         "and no node is left to run it alone",
+                         first, g->attempt, g->attempt == 1 ? "" : "s");
+            else
+                snprintf(msg, sizeof(msg),
+                         "elements %zu..%zu were running on %u node%s that "
+                         "died, and no node is left to run them alone",
+                         first, first + g->count - 1, g->attempt,
+                         g->attempt == 1 ? "" : "s");
+            w->ops->fail(w, g->lo, g->count, FP_ERR_PEER, msg, strlen(msg));
+            dw_account(dw, g->count);
+            dp->st_el_failed += g->count;
+            free(g);
+        }
+        if (!dw_has_unclaimed(dw))
+            q_remove(dp, dw);
+        dw_finish_if_done(dw); /* may free dw */
     }
 }
 
@@ -1138,10 +1203,15 @@ static void pump(fp__dpool_t *dp)
             unsigned attempt = 0;
             if (!take_range(dp, n, &dw, &lo, &count, &attempt))
                 continue;
+            bool failed = false;
             drec_t *r = n->local ? dispatch_local(dp, n, dw, lo, count)
-                                 : dispatch_remote(dp, n, dw, lo, count, attempt);
+                                 : dispatch_remote(dp, n, dw, lo, count,
+                                                   attempt, &failed);
             if (r == NULL) {
-                requeue(dw, lo, count, attempt);
+                if (failed)
+                    dw_finish_if_done(dw); /* may free dw */
+                else
+                    requeue(dw, lo, count, attempt);
                 continue;
             }
             r->attempt = attempt;
@@ -1257,6 +1327,12 @@ static void on_results(dnode_t *n, const fp__wire_msg_t *m)
             return;
         }
         if (r->orphan && r->dw == NULL) { /* its unit is finished */
+            if (r->reported + rr.count > r->count) {
+                bad_node(n, "a result for more elements than task %" PRIu64
+                            " holds",
+                         rr.task_id);
+                return;
+            }
             if (rr.status == FP_OK && rr.where == FP__WIRE_WHERE_BULK)
                 r->bulk_expect += rr.len;
             r->reported += rr.count;
@@ -1374,14 +1450,14 @@ static void *result_dest(dnode_t *n, const fp__wire_msg_t *m, drec_t **r_p)
         return NULL;
     }
     if (r->dw == NULL) { /* an orphan whose unit is finished: scratch */
-        if (b->offset + b->len > b->total || b->total > ((uint64_t)1 << 34)) {
+        if (r->scratch == NULL && b->total <= ((uint64_t)1 << 34)) {
+            r->scratch = malloc(b->total > 0 ? (size_t)b->total : 1);
+            r->scratch_len = r->scratch != NULL ? b->total : 0;
+        }
+        if (r->scratch == NULL || b->offset + b->len > r->scratch_len) {
             bad_node(n, "a BULK result that does not fit its record");
             return NULL;
         }
-        if (r->scratch == NULL)
-            r->scratch = malloc(b->total > 0 ? (size_t)b->total : 1);
-        if (r->scratch == NULL)
-            return NULL;
         *r_p = r;
         return (char *)r->scratch + b->offset;
     }
@@ -1412,8 +1488,10 @@ static void *result_dest(dnode_t *n, const fp__wire_msg_t *m, drec_t **r_p)
     }
     *r_p = r;
     if (!mine) {
-        if (r->scratch == NULL)
+        if (r->scratch == NULL) {
             r->scratch = malloc((size_t)room > 0 ? (size_t)room : 1);
+            r->scratch_len = r->scratch != NULL ? room : 0;
+        }
         if (r->scratch == NULL) {
             bad_node(n, "no memory for a %" PRIu64 "-byte result", room);
             return NULL;
@@ -1635,7 +1713,7 @@ static void h_message(void *arg, fp__tp_conn_t *conn, const fp__wire_msg_t *m)
         msg_on_client(n, m);
         break;
     case FP__WIRE_RESULT_BATCH:
-        if (n->state != N_UP) {
+        if (n->state != N_UP && n->state != N_CLOSING) {
             bad_node(n, "results before its pool was open");
             return;
         }
@@ -2406,7 +2484,12 @@ static void connect_closure(void *arg)
         snprintf(n->reason, sizeof(n->reason), "cannot connect: %s",
                  fp_status_string(st));
         pthread_cond_broadcast(&n->dp->cond);
+        bool none = atomic_load(&n->dp->total_executors) == 0 &&
+                    no_executors_locked(n->dp);
         pthread_mutex_unlock(&n->dp->lock);
+        if (none) /* it was what queued work waited for */
+            fail_unplaced(n->dp, "no executors left: the node being added "
+                                 "could not be reached");
         return;
     }
     n->conn = conn;
@@ -2551,12 +2634,6 @@ fp_status_t fp__dpool_create(fp_pool_t *shell, const fp__dpool_params_t *p,
     dp->node_wait = p->node_wait > 0 ? p->node_wait : 0;
     dp->on_node = p->on_node;
     dp->on_node_arg = p->on_node_arg;
-    /* events, node_wait and straggler timers */
-    if (pthread_create(&dp->evt_thread, NULL, evt_main, dp) != 0) {
-        dpool_free(dp);
-        return FP_ERR_SYSTEM;
-    }
-    dp->evt_started = true;
     dp->executors_budget = p->executors;
     dp->connect_timeout = p->connect_timeout > 0 ? p->connect_timeout : 10.0;
     if (p->worker_class != NULL)
@@ -2577,6 +2654,12 @@ fp_status_t fp__dpool_create(fp_pool_t *shell, const fp__dpool_params_t *p,
     }
     dp->thr = fp__tp_rndv_threshold(dp->tp);
     fp__pool_set_remote(shell, &remote_ops, dp);
+    /* events, node_wait and straggler timers (dpool_close stops it) */
+    if (pthread_create(&dp->evt_thread, NULL, evt_main, dp) != 0) {
+        st = FP_ERR_SYSTEM;
+        goto fail;
+    }
+    dp->evt_started = true;
 
     if (p->local) {
         fp_pool_params_t lp;

@@ -15,10 +15,39 @@
 #include "ucx_api.h"
 
 
+typedef struct ep_failed {
+    fp__tp_conn_t *c;
+    char reason[160];
+} ep_failed_t;
+
+static void ep_failed_close(void *arg)
+{
+    ep_failed_t *f = arg;
+    fp__tp_close(f->c, FP_ERR_PEER, f->reason); /* no-op if closed since */
+    fp__tp_conn_unref(f->c);
+    free(f);
+}
+
+/* UCX reports a failed endpoint from inside its event loop (the TCP
+ * transport is still walking that socket's events): closing the endpoint
+ * right here made UCX 1.13.1 assert in tcp_iface.c ("conn_state !=
+ * CLOSED") when a peer was killed mid-transfer.  The close runs after
+ * this round of worker progress instead, as a posted closure. */
 static void ep_error(void *arg, ucp_ep_h ep, ucs_status_t status)
 {
     fp__tp_conn_t *c = arg;
     (void)ep;
+    ep_failed_t *f = malloc(sizeof(*f));
+    if (f != NULL) {
+        f->c = c;
+        snprintf(f->reason, sizeof(f->reason), "peer %s failed: %s", c->peer,
+                 fp__ucx.status_string(status));
+        fp__tp_conn_ref(c);
+        if (fp__tp_post(c->tp, ep_failed_close, f) == FP_OK)
+            return;
+        fp__tp_conn_unref(c);
+        free(f);
+    }
     char reason[160];
     snprintf(reason, sizeof(reason), "peer %s failed: %s", c->peer,
              fp__ucx.status_string(status));

@@ -278,7 +278,10 @@ typedef struct fp_node_event {
 
 /* Runs on a thread of the pool's own, one event at a time in the order they
  * happened; `ev` is valid during the call.  It may call any fp_pool_
- * function of this pool except fp_pool_destroy. */
+ * function of this pool except fp_pool_destroy (which waits for that
+ * thread).  The same thread runs the pool's node_wait and straggler
+ * timers: a callback that blocks (fp_pool_add_node waits up to
+ * connect_timeout) holds them back meanwhile. */
 typedef void (*fp_node_event_fn_t)(void *arg, const fp_node_event_t *ev);
 
 struct fp_message; /* see fp_pool_collect */
@@ -326,7 +329,11 @@ typedef struct fp_pool_params {
     unsigned max_attempts;    /* nodes that may die while holding an element
                                  before that element fails (FP_ERR_PEER,
                                  "element 17 was running on 3 nodes that
-                                 died"); the other elements go on.  0: 3 */
+                                 died"); the other elements go on.  From
+                                 max_attempts - 1 deaths (at least 1) an
+                                 element runs alone on a node; with no node
+                                 left for that (only this process's
+                                 executors), it fails then.  0: 3 */
     double node_deadline;     /* seconds of silence that make a node dead
                                  (heartbeats keep an idle or busy node
                                  heard); 0: FP_PEER_DEADLINE, else 10 s */

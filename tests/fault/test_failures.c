@@ -890,6 +890,53 @@ static void test_leave_event(void **state)
     free(out);
 }
 
+/* isolated elements and no node left to isolate them on (only the
+ * client's own executors): they fail, the call ends, the rest is right */
+static void test_isolated_no_node(void **state)
+{
+    (void)state;
+    node_t nodes[1];
+    node_start(&nodes[0], 0, 2, 0, NULL);
+    fp_pool_params_t p = {.max_attempts = 2, .local = FP_LOCAL_YES,
+                          .local_executors = 1};
+    fp_pool_t *pool = pool_on(nodes, 1, p, NULL);
+    size_t n = 200;
+    elem_t *in = elems(n, 2000);
+    in[17].poison = 1;
+    fp_iter_t *it;
+    assert_int_equal(fp_imap(pool, "f_val", in, sizeof(elem_t), n, 8, NULL, &it),
+                     FP_OK);
+    size_t got = 0, idx, failed = 0;
+    bool saw17 = false;
+    uint64_t v;
+    fp_error_t err;
+    fp_status_t st;
+    while ((st = fp_iter_next(it, &v, &idx, -1, &err)) != FP_END) {
+        assert_int_equal(idx, got);
+        got++;
+        if (st == FP_OK) {
+            assert_true(v == mix(idx));
+            continue;
+        }
+        assert_int_equal(st, FP_ERR_PEER);
+        failed++;
+        if (idx == 17) {
+            saw17 = true;
+            printf("# element 17: %s\n", err.message);
+            assert_non_null(strstr(err.message, "no node is left"));
+        }
+    }
+    fp_iter_destroy(it);
+    assert_int_equal(got, n);
+    assert_true(saw17);
+    printf("# %zu of %zu failed with the node (co-located with element 17)\n",
+           failed, n);
+    assert_true(failed < n / 2);
+    fp_pool_destroy(pool);
+    node_reap(&nodes[0], SIGKILL);
+    free(in);
+}
+
 int main(int argc, char **argv)
 {
     if (argc > 1 && strcmp(argv[1], "--node") == 0) {
@@ -919,6 +966,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_node_wait),
         cmocka_unit_test(test_stragglers),
         cmocka_unit_test(test_leave_event),
+        cmocka_unit_test(test_isolated_no_node),
     };
     /* FP_TEST_FILTER=test_hung runs one case */
     if (getenv("FP_TEST_FILTER") != NULL)
