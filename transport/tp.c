@@ -204,15 +204,23 @@ fp_status_t fp__tp_create(const fp__tp_params_t *params, fp__tp_t **tp_p)
      * endpoints made from a worker address, and measured here: 64 KiB
      * one-way 56 -> 42 us, 4 MiB 3.6 -> 5.2 GB/s; shared memory (cma)
      * unchanged.  Transports without get fall back as UCX decides. */
+    /* UCX_TCP_MAX_POLL=1: UCX 1.13.1's TCP transport handles a batch of
+     * socket events, and when a peer dies the first event of the batch
+     * (its failure) can close another endpoint of the same peer whose
+     * event is still in the batch: an assertion (tcp_iface.c,
+     * "conn_state != CLOSED") aborts the process.  One event per poll
+     * leaves no stale event behind; the next poll no longer returns the
+     * closed socket. */
+    bool tcp = tls[0] == '\0' || strstr(tls, "tcp") != NULL;
     static const char *const ours[] = {"UCX_MM_ERROR_HANDLING",
                                        "UCX_CMA_MEMORY_INVALIDATE",
                                        "UCX_TCP_CM_REUSEADDR",
-                                       "UCX_RNDV_SCHEME"};
-    static const char *const values[] = {"y", "y", "y", "get_zcopy"};
+                                       "UCX_RNDV_SCHEME", "UCX_TCP_MAX_POLL"};
+    static const char *const values[] = {"y", "y", "y", "get_zcopy", "1"};
     enum { NOURS = sizeof(ours) / sizeof(ours[0]) };
     bool set_here[NOURS] = {false};
     for (int i = 0; i < NOURS; i++) {
-        if ((i < 2 && !shm) || getenv(ours[i]) != NULL)
+        if ((i < 2 && !shm) || (i == 4 && !tcp) || getenv(ours[i]) != NULL)
             continue;
         setenv(ours[i], values[i], 1);
         set_here[i] = true;
