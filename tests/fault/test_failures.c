@@ -16,6 +16,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,12 +46,14 @@ typedef struct elem {
 
 static unsigned slow_factor(void)
 {
-    static int f = -1;
-    if (f < 0) {
+    static atomic_int f = -1; /* executors ask at once */
+    int v = atomic_load_explicit(&f, memory_order_relaxed);
+    if (v < 0) {
         const char *s = getenv("FP_TEST_SLOW");
-        f = s != NULL && atoi(s) > 0 ? atoi(s) : 1;
+        v = s != NULL && atoi(s) > 0 ? atoi(s) : 1;
+        atomic_store_explicit(&f, v, memory_order_relaxed);
     }
-    return (unsigned)f;
+    return (unsigned)v;
 }
 
 static void spin_us(double us)
