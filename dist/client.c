@@ -122,14 +122,12 @@ struct dnode {
     uint8_t *bound; /* name index bound on this connection */
     unsigned char *bbuf;
     fp__wire_builder_t bb;
-    bool opened_wait; /* fp_pool_create / add_node waits for it */
     bool close_acked;
     uint64_t update_acked;
     bool suspect_held; /* it runs an isolated record: nothing else goes there */
     bool left;         /* it said goodbye (a clean stop), not died */
     bool leaving;      /* it gave back work nobody asked for: it is stopping,
                           send it nothing more */
-    double t_first;    /* when its first record completed (0: not yet) */
     fp__mq_t msgq; /* CLIENT_MSGs in arrival order (messages section) */
 };
 
@@ -654,8 +652,6 @@ static void rec_complete(fp__dpool_t *dp, drec_t *r)
         (void)rec_claim(dp, r);
     for (rfail_t *f = r->fails; f != NULL; f = f->next)
         dw->w->ops->fail(dw->w, f->lo, f->count, f->status, f->msg, f->len);
-    if (n->t_first == 0)
-        n->t_first = fp__now();
     if (r->dw->w->kind == FP__WORK_APPLY && r->apply_buf != NULL &&
         done > 0) {
         dw->w->ops->result(dw->w, r->apply_buf, (size_t)r->apply_total);
@@ -1903,7 +1899,7 @@ static void node_lost(dnode_t *n, fp_status_t st, const char *reason)
     n->left = clean || n->not_needed;
     n->state = N_LOST;
     n->conn = NULL;
-    if (was_up && dp->shell != NULL) {
+    if (was_up) {
         if (n->left)
             dp->st_left++;
         else

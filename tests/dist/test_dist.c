@@ -8,6 +8,7 @@
  * namespaces (the test itself then runs in the client's namespace).
  */
 #include "fp_test.h"
+#include "fp_test_node.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -200,32 +201,10 @@ typedef struct node {
 static char g_self[4096];
 static const char *g_fake;
 
-/* Where the i-th node goes: "ns:ip" from FP_TEST_NODE_NS, else loopback. */
+/* Where the i-th node goes (fp_test_node.h). */
 static void node_place(int i, char *ns, size_t nscap, char *ip, size_t ipcap)
 {
-    ns[0] = '\0';
-    snprintf(ip, ipcap, "127.0.0.1");
-    const char *spec = getenv("FP_TEST_NODE_NS");
-    if (spec == NULL || *spec == '\0')
-        return;
-    char buf[512];
-    snprintf(buf, sizeof(buf), "%s", spec);
-    char *save = NULL, *tok = strtok_r(buf, ",", &save);
-    int k = 0, count = 0;
-    char *toks[8];
-    while (tok != NULL && count < 8) {
-        toks[count++] = tok;
-        tok = strtok_r(NULL, ",", &save);
-    }
-    if (count == 0)
-        return;
-    k = i % count;
-    char *colon = strchr(toks[k], ':');
-    if (colon == NULL)
-        return;
-    *colon = '\0';
-    snprintf(ns, nscap, "%s", toks[k]);
-    snprintf(ip, ipcap, "%s", colon + 1);
+    fp_test_node_place(i, ns, nscap, ip, ipcap);
 }
 
 /* Start a node: this program (or fake_node MODE) as placement i says,

@@ -50,6 +50,7 @@
 #include <unistd.h>
 
 #include "fp_test.h"
+#include "fp_test_node.h"
 
 static char g_self[4096];
 static char g_dir[256];
@@ -283,30 +284,10 @@ static void proc_start(proc_t *p, char *const argv[], const char *log,
     }
 }
 
-/* Where the i-th node goes: "ns:ip" from FP_TEST_NODE_NS (the namespaces
- * tests/dist/in_netns.sh made; this program runs in the client's), else
- * this host's loopback.  `ns` is "" for loopback. */
+/* Where the i-th node goes (fp_test_node.h). */
 static void node_place(int i, char *ns, size_t nscap, char *ip, size_t ipcap)
 {
-    ns[0] = '\0';
-    snprintf(ip, ipcap, "127.0.0.1");
-    const char *spec = getenv("FP_TEST_NODE_NS");
-    if (spec == NULL || *spec == '\0')
-        return;
-    char buf[512], *toks[8], *save = NULL;
-    snprintf(buf, sizeof(buf), "%s", spec);
-    int count = 0;
-    for (char *t = strtok_r(buf, ",", &save); t != NULL && count < 8;
-         t = strtok_r(NULL, ",", &save))
-        toks[count++] = t;
-    if (count == 0)
-        return;
-    char *colon = strchr(toks[i % count], ':');
-    if (colon == NULL)
-        return;
-    *colon = '\0';
-    snprintf(ns, nscap, "%s", toks[i % count]);
-    snprintf(ip, ipcap, "%s", colon + 1);
+    fp_test_node_place(i, ns, nscap, ip, ipcap);
 }
 
 /* Start `argv` (a NULL-ended list of at most 12) as the i-th node's host

@@ -11,10 +11,10 @@
  * (1 MiB and more, with a pattern), so both directions carry large bytes.
  */
 #include "fp_test.h"
+#include "fp_test_node.h"
 
 #include <pthread.h>
 #include <signal.h>
-#include <sys/prctl.h>
 #include <sys/wait.h>
 
 enum { K_REPLY = 1, K_ECHO = 2, K_TASK = 3, K_INIT = 4 };
@@ -95,81 +95,16 @@ FP_TASK_REGISTER_AS("msg.task", m_task)
 
 /* ---- nodes ------------------------------------------------------------------ */
 
-typedef struct node {
-    pid_t pid;
-    char addr[96];
-} node_t;
+typedef fp_test_node_t node_t;
 
 static char g_self[4096];
 
-static void node_place(int i, char *ns, size_t nscap, char *ip, size_t ipcap)
-{
-    ns[0] = '\0';
-    snprintf(ip, ipcap, "127.0.0.1");
-    const char *spec = getenv("FP_TEST_NODE_NS");
-    if (spec == NULL || *spec == '\0')
-        return;
-    char buf[512], *toks[8], *save = NULL;
-    snprintf(buf, sizeof(buf), "%s", spec);
-    int count = 0;
-    for (char *tok = strtok_r(buf, ",", &save); tok != NULL && count < 8;
-         tok = strtok_r(NULL, ",", &save))
-        toks[count++] = tok;
-    if (count == 0)
-        return;
-    char *colon = strchr(toks[i % count], ':');
-    if (colon == NULL)
-        return;
-    *colon = '\0';
-    snprintf(ns, nscap, "%s", toks[i % count]);
-    snprintf(ip, ipcap, "%s", colon + 1);
-}
-
 static void node_start(node_t *n, int i, unsigned executors)
 {
-    char ns[64], ip[64];
-    node_place(i, ns, sizeof(ns), ip, sizeof(ip));
-    int pfd[2];
-    assert_int_equal(pipe(pfd), 0);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        dup2(pfd[1], 1);
-        close(pfd[0]);
-        close(pfd[1]);
-        char listen[96], ex[32];
-        snprintf(listen, sizeof(listen), "%s:0", ip);
-        snprintf(ex, sizeof(ex), "%u", executors);
-        setenv("FP_NODE_LISTEN", listen, 1);
-        setenv("FP_EXECUTORS", ex, 1);
-        setenv("FP_LOG_LEVEL", "error", 1);
-        if (ns[0] != '\0')
-            execlp("ip", "ip", "netns", "exec", ns, g_self, "--node",
-                   (char *)NULL);
-        else
-            execl(g_self, g_self, "--node", (char *)NULL);
-        _exit(127);
-    }
-    close(pfd[1]);
-    FILE *f = fdopen(pfd[0], "r");
-    char line[256] = "";
-    if (fgets(line, sizeof(line), f) == NULL ||
-        sscanf(line, "LISTENING %95s", n->addr) != 1)
-        fail_msg("node did not start (got '%s')", line);
-    fclose(f);
-    n->pid = pid;
+    fp_test_node_start(n, g_self, i, executors, 0, NULL);
 }
 
-static void node_end(node_t *n, int sig)
-{
-    if (n->pid <= 0)
-        return;
-    kill(n->pid, sig);
-    int st;
-    waitpid(n->pid, &st, 0);
-    n->pid = 0;
-}
+static void node_end(node_t *n, int sig) { fp_test_node_end(n, sig); }
 
 /* ---- helpers ---------------------------------------------------------------- */
 
