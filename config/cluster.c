@@ -93,9 +93,12 @@ static void got(const config_setting_t *s, char *out, size_t n)
     case CONFIG_TYPE_INT64:
         snprintf(out, n, "%lld", config_setting_get_int64(s));
         return;
-    case CONFIG_TYPE_FLOAT:
-        snprintf(out, n, "%g", config_setting_get_float(s));
+    case CONFIG_TYPE_FLOAT: {
+        double d = config_setting_get_float(s);
+        /* 3.0 must not read as the integer 3 it is not */
+        snprintf(out, n, d == (double)(long long)d ? "%.1f" : "%g", d);
         return;
+    }
     case CONFIG_TYPE_BOOL:
         snprintf(out, n, "%s", config_setting_get_bool(s) ? "true" : "false");
         return;
@@ -374,6 +377,7 @@ static fp_status_t local_path(ctx_t *c, const config_setting_t *s,
                               const char *key, const char *p, char **out)
 {
     char buf[PATH_MAX];
+    char pwbuf[4096]; /* the password entry's strings (thread-safe calls) */
     if (p[0] == '~') {
         const char *rest = strchr(p, '/');
         size_t ulen = rest != NULL ? (size_t)(rest - p - 1) : strlen(p) - 1;
@@ -381,8 +385,11 @@ static fp_status_t local_path(ctx_t *c, const config_setting_t *s,
         if (ulen == 0) {
             home = secure_getenv("HOME");
             if (home == NULL || *home == '\0') {
-                struct passwd *pw = getpwuid(geteuid());
-                home = pw != NULL ? pw->pw_dir : NULL;
+                struct passwd pwb, *pw = NULL;
+                if (getpwuid_r(geteuid(), &pwb, pwbuf, sizeof(pwbuf), &pw) ==
+                        0 &&
+                    pw != NULL)
+                    home = pw->pw_dir;
             }
         } else {
             char user[256];
@@ -391,8 +398,9 @@ static fp_status_t local_path(ctx_t *c, const config_setting_t *s,
                                "long", p);
             memcpy(user, p + 1, ulen);
             user[ulen] = '\0';
-            struct passwd *pw = getpwnam(user);
-            if (pw == NULL)
+            struct passwd pwb, *pw = NULL;
+            if (getpwnam_r(user, &pwb, pwbuf, sizeof(pwbuf), &pw) != 0 ||
+                pw == NULL)
                 return fail_at(c, line_of(s), key,
                                "\"%s\": no user \"%s\" for ~%s", p, user, user);
             home = pw->pw_dir;
@@ -894,8 +902,7 @@ const char *fp__bootstrap_name(fp__bootstrap_t b)
                : "?";
 }
 
-/* The whole tree: `file_name` is the base name for the default cluster
- * name. */
+/* The whole tree; the default name comes from c->path. */
 static fp_status_t read_cluster(ctx_t *c, config_t *lc, fp__cluster_t *cl)
 {
     const config_setting_t *root = config_root_setting(lc);

@@ -126,6 +126,10 @@ static const bad_t bad[] = {
      HEAD "  hosts = ( { address = \"a\"; executors = 4097; } );\n};\n",
      "@F:3: cluster.hosts[0].executors: want an integer 1..4096 or \"auto\", "
      "got 4097"},
+    {"bad executors: a float",
+     HEAD "  hosts = ( { address = \"a\"; executors = 2.0; } );\n};\n",
+     "@F:3: cluster.hosts[0].executors: want an integer 1..4096 or \"auto\", "
+     "got 2.0"},
     {"duplicate host",
      HEAD "  hosts = (\n    { address = \"10.77.0.1\"; },\n"
      "    { address = \"10.77.0.1\"; name = \"again\"; }\n  );\n};\n",
@@ -174,6 +178,10 @@ static const bad_t bad[] = {
      HEAD ONE_HOST "  secret_file = \"no-such-secret\";\n};\n",
      "@F:4: cluster.secret_file: @D/no-such-secret: No such file or "
      "directory"},
+    {"~user of no user",
+     HEAD ONE_HOST "  ssh = { identity_file = \"~nosuchuser-fp/k\"; };\n};\n",
+     "@F:4: cluster.ssh.identity_file: \"~nosuchuser-fp/k\": no user "
+     "\"nosuchuser-fp\" for ~nosuchuser-fp"},
     {"empty hosts",
      HEAD "  hosts = ( );\n};\n",
      "@F:3: cluster.hosts: bootstrap \"ssh\" needs at least one host, got an "
