@@ -29,9 +29,23 @@ typedef struct ctx {
     char *dir;        /* absolute: where relative paths start */
     fp_error_t *err;
     fp_status_t st;
+    const char *at_file; /* the file of the setting line_of saw last (an */
+                         /*  @include'd one, or NULL: c->path) */
 } ctx_t;
 
 /* ---- errors ------------------------------------------------------------- */
+
+/* The file a message names: `f` (NULL: the main file).  libconfig names
+ * an @include'd file as written, relative to the main file's folder: it
+ * is shown joined to that folder. */
+static void shown_file(const ctx_t *c, const char *f, char *out, size_t n)
+{
+    const char *slash = strrchr(c->path, '/');
+    if (f == NULL || strcmp(f, c->path) == 0 || f[0] == '/' || slash == NULL)
+        snprintf(out, n, "%s", f != NULL ? f : c->path);
+    else
+        snprintf(out, n, "%.*s/%s", (int)(slash - c->path), c->path, f);
+}
 
 static fp_status_t fail_at(ctx_t *c, int line, const char *key,
                            const char *fmt, ...)
@@ -45,15 +59,18 @@ static fp_status_t fail_at(ctx_t *c, int line, const char *key,
     c->st = FP_ERR_CONFIG;
     if (c->err == NULL)
         return c->st;
-    char what[FP_ERROR_MAX], full[4 * FP_ERROR_MAX];
+    char what[FP_ERROR_MAX], full[PATH_MAX + 2 * FP_ERROR_MAX];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(what, sizeof(what), fmt, ap);
     va_end(ap);
     c->err->status = FP_ERR_CONFIG;
     c->err->index = line > 0 ? (size_t)line : 0;
+    char file[PATH_MAX];
+    shown_file(c, c->at_file, file, sizeof(file));
+    c->at_file = NULL;
     if (line > 0)
-        snprintf(full, sizeof(full), "%s:%d: %s: %s", c->path, line, key,
+        snprintf(full, sizeof(full), "%s:%d: %s: %s", file, line, key,
                  what);
     else
         snprintf(full, sizeof(full), "%s: %s: %s", c->path, key, what);
@@ -66,10 +83,15 @@ static fp_status_t fail_at(ctx_t *c, int line, const char *key,
     return c->st;
 }
 
-static int line_of(const config_setting_t *s)
+/* A setting's line, noting its file for the message that follows. */
+static int at_line(ctx_t *c, const config_setting_t *s)
 {
-    return s != NULL ? (int)config_setting_source_line(s) : 0;
+    if (s == NULL)
+        return 0;
+    c->at_file = config_setting_source_file(s);
+    return (int)config_setting_source_line(s);
 }
+#define line_of(s) at_line(c, (s))
 
 static fp_status_t nomem(ctx_t *c)
 {
@@ -435,8 +457,9 @@ static fp_status_t get_path(ctx_t *c, const config_setting_t *g,
     return c->st;
 }
 
-/* The secret file: a regular file (not a link), no access for group or
- * others; the transport checks the same again on the descriptor it reads. */
+/* The secret file: a regular file (not a link), owned by this user, no
+ * access for group or others, not empty; the transport checks the same
+ * again on the descriptor it reads. */
 static fp_status_t check_secret(ctx_t *c, const config_setting_t *s,
                                 const char *key, const char *path)
 {
@@ -448,6 +471,11 @@ static fp_status_t check_secret(ctx_t *c, const config_setting_t *s,
                        "%s is a symbolic link; name the file itself", path);
     if (!S_ISREG(sb.st_mode))
         return fail_at(c, line_of(s), key, "%s is not a regular file", path);
+    if (sb.st_uid != geteuid())
+        return fail_at(c, line_of(s), key,
+                       "%s is owned by uid %lu, not by this user (uid %lu)",
+                       path, (unsigned long)sb.st_uid,
+                       (unsigned long)geteuid());
     if ((sb.st_mode & 077) != 0)
         return fail_at(c, line_of(s), key,
                        "%s has mode %04o: group and others must have no "
@@ -719,7 +747,7 @@ static fp_status_t read_host(ctx_t *c, const config_setting_t *g, size_t i,
     const config_setting_t *as;
     get_string(c, g, "address", K("address"), &h->address, &as);
     if (c->st == FP_OK && h->address == NULL)
-        return fail_at(c, h->line, where,
+        return fail_at(c, line_of(g), where,
                        "missing address (a host name or IP address)");
     if (c->st == FP_OK)
         check_address(c, as, K("address"), h->address);
@@ -774,21 +802,23 @@ static fp_status_t read_hosts(ctx_t *c, const config_setting_t *cg,
         for (size_t j = 0; j < i && c->st == FP_OK; j++) {
             const fp__cluster_host_t *a = &cl->hosts[i], *b = &cl->hosts[j];
             char key[64];
+            int bline = line_of(config_setting_get_elem(s, (unsigned)j));
+            int aline = line_of(config_setting_get_elem(s, (unsigned)i));
             if (strcasecmp(a->address, b->address) == 0 &&
                 a->listen_port == b->listen_port) {
                 snprintf(key, sizeof(key), "cluster.hosts[%zu].address", i);
-                fail_at(c, a->line, key,
+                fail_at(c, aline, key,
                         "\"%s\" is already hosts[%zu] (line %d)%s", a->address,
-                        j, b->line,
+                        j, bline,
                         a->listen_port == 0
                             ? "; two nodes on one host need distinct "
                               "listen_port values"
                             : "");
             } else if (strcmp(a->name, b->name) == 0) {
                 snprintf(key, sizeof(key), "cluster.hosts[%zu].name", i);
-                fail_at(c, a->line, key,
+                fail_at(c, aline, key,
                         "\"%s\" is already the name of hosts[%zu] (line %d)",
-                        a->name, j, b->line);
+                        a->name, j, bline);
             }
         }
     return c->st;
@@ -1001,11 +1031,12 @@ static fp_status_t read_cluster(ctx_t *c, config_t *lc, fp__cluster_t *cl)
     }
     if (c->st == FP_OK && cl->transports != NULL) {
         const config_setting_t *tl = config_lookup(lc, "transport.list");
-        if (tl != NULL)
+        if (tl != NULL) {
+            int other = line_of(config_setting_get_member(cg, "transports"));
             return fail_at(c, line_of(tl), "transport.list",
                            "cluster.transports is set too (line %d): keep one",
-                           line_of(config_setting_get_member(cg,
-                                                             "transports")));
+                           other);
+        }
     }
     if (c->st == FP_OK)
         get_bool(c, cg, "encrypt", "cluster.encrypt", &cl->encrypt);
@@ -1051,7 +1082,10 @@ static fp_status_t read_cluster(ctx_t *c, config_t *lc, fp__cluster_t *cl)
                 char key[64];
                 snprintf(key, sizeof(key), "cluster.hosts[%zu].listen_port",
                          i);
-                return fail_at(c, cl->hosts[i].line, key,
+                return fail_at(c,
+                               line_of(config_setting_get_elem(hs,
+                                                               (unsigned)i)),
+                               key,
                                "bootstrap \"none\" connects to running nodes: "
                                "want the port the node listens on (1..65535)");
             }
@@ -1151,9 +1185,15 @@ static fp_status_t parse(config_t *lc, bool from_file, const char *text,
             if (err != NULL) {
                 err->status = FP_ERR_CONFIG;
                 err->index = (size_t)config_error_line(lc);
-                snprintf(err->message, sizeof(err->message),
-                         "%s:%d: syntax error: %s", c.path,
+                char f[PATH_MAX], full[PATH_MAX + 256];
+                shown_file(&c, config_error_file(lc), f, sizeof(f));
+                snprintf(full, sizeof(full), "%s:%d: syntax error: %s", f,
                          config_error_line(lc), config_error_text(lc));
+                size_t n = strlen(full);
+                if (n >= sizeof(err->message))
+                    n = sizeof(err->message) - 1;
+                memcpy(err->message, full, n);
+                err->message[n] = '\0';
             }
         }
         goto out;

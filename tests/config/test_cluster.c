@@ -269,6 +269,65 @@ static void test_bad_files(void **state)
     }
 }
 
+/* A setting from an @include'd file is reported at that file's line. */
+static void test_include(void **state)
+{
+    (void)state;
+    char file[128], inc[128];
+    snprintf(file, sizeof(file), "%s/good.cfg", dir);
+    snprintf(inc, sizeof(inc), "%s/hosts.inc", dir);
+    put(inc, "hosts = (\n  { address = \"a\"; },\n  { address = \"b\";\n"
+             "    executors = 0; }\n);\n", 0644);
+    put(file, "cluster = {\n  bootstrap = \"ssh\";\n  @include \"hosts.inc\"\n"
+              "  encrypt = false;\n};\n", 0644);
+    fp__cluster_t *cl = NULL;
+    fp_error_t err;
+    assert_int_equal(fp__cluster_load(file, &cl, &err), FP_ERR_CONFIG);
+    char want[512];
+    snprintf(want, sizeof(want),
+             "%s:4: cluster.hosts[1].executors: want an integer 1..4096 or "
+             "\"auto\", got 0", inc);
+    assert_string_equal(err.message, want);
+    /* and the main file's own lines after it are still its own */
+    put(inc, "hosts = ( { address = \"a\"; } );\n", 0644);
+    put(file, "cluster = {\n  bootstrap = \"ssh\";\n  @include \"hosts.inc\"\n"
+              "  encrypt = \"no\";\n};\n", 0644);
+    assert_int_equal(fp__cluster_load(file, &cl, &err), FP_ERR_CONFIG);
+    snprintf(want, sizeof(want),
+             "%s:4: cluster.encrypt: want true or false, got \"no\"", file);
+    assert_string_equal(err.message, want);
+    /* a syntax error in the included file names it */
+    put(inc, "hosts = ( { address = ; } );\n", 0644);
+    assert_int_equal(fp__cluster_load(file, &cl, &err), FP_ERR_CONFIG);
+    snprintf(want, sizeof(want), "%s:1: syntax error: syntax error", inc);
+    assert_string_equal(err.message, want);
+    unlink(inc);
+}
+
+/* A secret file of another user (needs root to make one). */
+static void test_secret_owner(void **state)
+{
+    (void)state;
+    if (geteuid() != 0)
+        skip();
+    char file[128], sec[128];
+    snprintf(file, sizeof(file), "%s/good.cfg", dir);
+    snprintf(sec, sizeof(sec), "%s/sub/secret", dir);
+    assert_int_equal(chown(sec, 65534, 65534), 0);
+    put(file, HEAD ONE_HOST "  secret_file = \"sub/secret\";\n};\n", 0644);
+    fp__cluster_t *cl = NULL;
+    fp_error_t err;
+    fp_status_t st = fp__cluster_load(file, &cl, &err);
+    assert_int_equal(chown(sec, 0, 0), 0);
+    assert_int_equal(st, FP_ERR_CONFIG);
+    char want[512];
+    snprintf(want, sizeof(want),
+             "%s:4: cluster.secret_file: %s is owned by uid 65534, not by "
+             "this user (uid 0)",
+             file, sec);
+    assert_string_equal(err.message, want);
+}
+
 static void test_unreadable(void **state)
 {
     (void)state;
@@ -477,6 +536,8 @@ int main(void)
     setenv("FP_LOG_LEVEL", "warn", 1);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_bad_files),
+        cmocka_unit_test(test_include),
+        cmocka_unit_test(test_secret_owner),
         cmocka_unit_test(test_unreadable),
         cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_values),
