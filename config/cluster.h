@@ -76,8 +76,8 @@ typedef struct fp__cluster_host {
     int executors;    /* 1..4096, or FP__CLUSTER_AUTO (the default) */
     int gpus;         /* 0..1024, or FP__CLUSTER_AUTO; with a list: its */
                       /*  length */
-    int *gpu_ids;     /* the device indices when given as a list (sorted */
-    size_t n_gpu_ids; /*  as written, distinct), else NULL / 0 */
+    int *gpu_ids;     /* the device indices when given as a list (in the */
+    size_t n_gpu_ids; /*  order written, distinct), else NULL / 0 */
     int listen_port;  /* 0..65535, 0: any free port */
     fp__cluster_ssh_t ssh; /* merged: the host's over cluster.ssh */
     int line;         /* the host's line in the file */
