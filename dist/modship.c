@@ -279,6 +279,10 @@ static fp_status_t load_file(const char *path, const uint8_t *sha, char *why,
     void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
     if (h == NULL) {
         const char *e = dlerror();
+        size_t pl = strlen(path);
+        /* glibc starts with the path: the cache's own, noise to a client */
+        if (e != NULL && strncmp(e, path, pl) == 0 && e[pl] == ':')
+            e += pl + 1 + (e[pl + 1] == ' ');
         snprintf(why, cap, "dlopen: %s", e != NULL ? e : "failed");
         return FP_ERR_NOT_FOUND;
     }
