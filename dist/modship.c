@@ -207,8 +207,8 @@ fp_status_t fp__module_load_here(const char *path, fp_error_t *err)
 fp_status_t fp__modship_offer(fp__tp_conn_t *conn, uint64_t id,
                               fp__modfile_t *mf)
 {
-    /* the payload (hash + name) must outlive the send: it lives in mf, laid
-     * out by the encoder into a buffer of its own */
+    /* the payload (hash, then name) must outlive the send: a buffer of
+     * its own, freed when the send completes */
     size_t nl = strlen(mf->name);
     unsigned char *buf = malloc(FP__WIRE_SHA256_LEN + nl);
     if (buf == NULL)

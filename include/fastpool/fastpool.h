@@ -356,7 +356,8 @@ typedef struct fp_pool_params {
      * comma-separated list of paths) adds to these.  A pool without nodes
      * dlopen()s them here; one with local executors (FP_LOCAL_YES) too.
      * Read (and hashed) during fp_pool_create; a module a node cannot load
-     * fails the create (or the add) with "node ADDR: module NAME: why". */
+     * fails the create (or the add) with "node ADDR: module NAME: why".
+     * Shipping is part of a node's join: it must fit connect_timeout. */
     const char *const *ship_modules;
     size_t nship_modules;
 } fp_pool_params_t;
