@@ -411,7 +411,9 @@ static void test_big_module(void **state)
     fp_pool_t *pool = pool_on(nodes, 1, NULL, 0, FP_OK, &err);
     fp_pool_stats_t before = stats_of(pool);
     assert_true(size >= before.rndv_threshold);
+    double t0 = fp_test_now();
     assert_int_equal(fp_pool_ship_module(pool, big, &err), FP_OK);
+    double t_need = fp_test_now() - t0;
     fp_pool_stats_t s = stats_of(pool);
     assert_int_equal(s.modules_shipped, 1);
     assert_int_equal(s.module_bytes_sent, size);
@@ -425,6 +427,16 @@ static void test_big_module(void **state)
     bool found;
     assert_int_equal(cache_files(cache, hex, &found), 1);
     assert_true(found);
+    assert_int_equal(fp_pool_destroy(pool), FP_OK);
+    /* again from another pool: the hash only */
+    pool = pool_on(nodes, 1, NULL, 0, FP_OK, &err);
+    t0 = fp_test_now();
+    assert_int_equal(fp_pool_ship_module(pool, big, &err), FP_OK);
+    double t_have = fp_test_now() - t0;
+    assert_int_equal(stats_of(pool).module_bytes_sent, 0);
+    printf("fp_pool_ship_module of %zu bytes: %.3f ms sent (NEED), %.3f ms "
+           "cached (HAVE)\n",
+           size, t_need * 1e3, t_have * 1e3);
     assert_int_equal(fp_pool_destroy(pool), FP_OK);
     fp_test_node_end(&n, SIGTERM);
 }
