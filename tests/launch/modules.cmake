@@ -29,3 +29,7 @@ add_test(NAME launch_modules_netns
 set_tests_properties(launch_modules_netns PROPERTIES
   SKIP_RETURN_CODE 77 TIMEOUT 300 RUN_SERIAL TRUE LABELS "launch;netns"
   ENVIRONMENT "${FP_LAUNCH_MOD_ENV};FP_TRANSPORT=tcp")
+
+# the cache directory resolver the node uses (and the SSH bundles will)
+fp_add_test(test_cache_dir test_cache_dir.c)
+fp_test_internal(test_cache_dir common launch)
