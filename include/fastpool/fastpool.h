@@ -473,8 +473,9 @@ FP_API fp_status_t fp_pool_stats(fp_pool_t *pool, fp_pool_stats_t *stats);
 /*
  * The node role: serve pools for clients.  A node runs the work-stealing
  * scheduler over its executors (pinned as a local pool is), finds tasks
- * and worker classes by name in its own registry (the program's, and the
- * modules it loaded), and announces its host name, executors, cores, GPUs
+ * and worker classes by name in its own registry (the program's, the
+ * modules it loaded, and the modules clients shipped to it: see
+ * fp_pool_ship_module; cached under FP_CACHE_DIR), and announces its host name, executors, cores, GPUs
  * and capabilities when a client connects.
  */
 typedef struct fp_node_params {
