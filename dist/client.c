@@ -129,6 +129,10 @@ struct dnode {
     bool leaving;      /* it gave back work nobody asked for: it is stopping,
                           send it nothing more */
     fp__mq_t msgq; /* CLIENT_MSGs in arrival order (messages section) */
+    /* modules (modules section): the next of dp->mods to offer, whether
+     * an offer is out, and whether POOL_OPEN waits for them (joining) */
+    size_t mod_next;
+    bool mod_busy, mod_joining;
 };
 
 struct fp__dpool {
@@ -183,6 +187,13 @@ struct fp__dpool {
     pthread_t evt_thread;
     bool evt_started, evt_quit;
     pthread_cond_t evt_cond;
+    /* modules shipped to every node (modules section): the list grows on
+     * the progress thread (before any connection at create); requests of
+     * fp_pool_ship_module waiting, under lock; counters */
+    fp__modfile_t **mods;
+    size_t nmods, mods_cap;
+    struct ship_req *ship_reqs;
+    uint64_t st_mods_shipped, st_mod_bytes;
 };
 
 typedef struct devent {
@@ -211,6 +222,9 @@ static void msg_local_sink(void *arg, unsigned executor, const void *data,
                            size_t size);
 static void h_bulk(void *arg, fp__tp_conn_t *conn, const fp__wire_msg_t *m,
                    size_t len, fp__tp_bulk_dest_t *dest);
+static void mods_next(dnode_t *n);
+static void mods_on_reply(dnode_t *n, const fp__wire_msg_t *m);
+static void mods_node_gone(dnode_t *n);
 static void h_closed(void *arg, fp__tp_conn_t *conn, fp_status_t st,
                      const char *reason);
 
@@ -1627,7 +1641,9 @@ static void h_ready(void *arg, fp__tp_conn_t *conn)
     dp->next_index += want;
     n->state = N_OPENING;
     pthread_mutex_unlock(&dp->lock);
-    send_pool_open(n);
+    /* the pool's modules first (nothing is sent before), then POOL_OPEN */
+    n->mod_joining = true;
+    mods_next(n);
 }
 
 static void on_ack(dnode_t *n, const fp__wire_msg_t *m)
@@ -1696,6 +1712,10 @@ static void h_message(void *arg, fp__tp_conn_t *conn, const fp__wire_msg_t *m)
     dnode_t *n = fp__tp_conn_user(conn);
     if (n == NULL)
         return;
+    if (m->hdr.type == FP__WIRE_MODULE_REPLY) {
+        mods_on_reply(n, m);
+        return;
+    }
     if (m->hdr.pool != 1) {
         bad_node(n, "a message for pool %u; this connection has pool 1",
                  m->hdr.pool);
@@ -1899,6 +1919,7 @@ static void node_lost(dnode_t *n, fp_status_t st, const char *reason)
     n->left = clean || n->not_needed;
     n->state = N_LOST;
     n->conn = NULL;
+    mods_node_gone(n); /* under dp->lock */
     if (was_up) {
         if (n->left)
             dp->st_left++;
@@ -1999,6 +2020,9 @@ static void h_closed(void *arg, fp__tp_conn_t *conn, fp_status_t st,
 }
 
 /* ---- the remote ops (core/remote.h) -------------------------------------- */
+
+static fp_status_t mods_add_file(fp__dpool_t *dp, const char *path,
+                                 bool here, fp_error_t *err);
 
 static fp__dpool_t *dpool_of(const fp_pool_t *pool)
 {
@@ -2274,6 +2298,9 @@ static void dpool_free(fp__dpool_t *dp)
     for (size_t i = 0; i < dp->nnames; i++)
         free(dp->names[i]);
     free(dp->init);
+    for (size_t i = 0; i < dp->nmods; i++)
+        fp__modfile_unref(dp->mods[i]);
+    free(dp->mods);
     for (devent_t *e = dp->ev_head, *next; e != NULL; e = next) {
         next = e->next;
         free(e);
@@ -2650,6 +2677,11 @@ fp_status_t fp__dpool_create(fp_pool_t *shell, const fp__dpool_params_t *p,
     }
     dp->thr = fp__tp_rndv_threshold(dp->tp);
     fp__pool_set_remote(shell, &remote_ops, dp);
+    for (size_t i = 0; i < p->nship_modules; i++) {
+        st = mods_add_file(dp, p->ship_modules[i], p->local, err);
+        if (st != FP_OK)
+            goto fail;
+    }
     /* events, node_wait and straggler timers (dpool_close stops it) */
     if (pthread_create(&dp->evt_thread, NULL, evt_main, dp) != 0) {
         st = FP_ERR_SYSTEM;
@@ -2839,7 +2871,7 @@ typedef struct stats_req {
     fp__dpool_t *dp;
     fp__tp_stats_t s;
     uint64_t joined, left, died, rec_rerun, el_rerun, el_failed, copies,
-        copies_won, copies_dropped;
+        copies_won, copies_dropped, mods_shipped, mod_bytes;
     bool done;
 } stats_req_t;
 
@@ -2858,6 +2890,8 @@ static void stats_closure(void *arg)
     q->copies = dp->st_copies;
     q->copies_won = dp->st_copies_won;
     q->copies_dropped = dp->st_copies_dropped;
+    q->mods_shipped = dp->st_mods_shipped;
+    q->mod_bytes = dp->st_mod_bytes;
     q->done = true;
     pthread_cond_broadcast(&q->dp->cond);
     pthread_mutex_unlock(&q->dp->lock);
@@ -2895,6 +2929,8 @@ fp_status_t fp__dpool_stats(fp_pool_t *pool, fp_pool_stats_t *stats)
     stats->copies_started = q.copies;
     stats->copies_won = q.copies_won;
     stats->copies_dropped = q.copies_dropped;
+    stats->modules_shipped = q.mods_shipped;
+    stats->module_bytes_sent = q.mod_bytes;
     return FP_OK;
 }
 
@@ -3184,4 +3220,256 @@ static void msg_on_client_bulk(dnode_t *n, const fp__wire_msg_t *m, size_t len,
     dest->buf = e->data;
     dest->done = msg_rx_done;
     dest->user_data = rx;
+}
+
+/* ---- modules ---------------------------------------------------------------- */
+
+/* Task modules shipped to the nodes (modship.c has the protocol).  The
+ * pool keeps every module it was given (ship_modules, fp_pool_ship_module)
+ * in dp->mods, in order; each node connection offers them one at a time
+ * (n->mod_next), so a node that joins later gets them all.  A joining node
+ * gets its POOL_OPEN only after the last answer: no record reaches a node
+ * before its modules are loaded.  A module that fails there fails the join
+ * ("node ADDR: module NAME: ..."), as a worker-class hook would.  For nodes
+ * already up, fp_pool_ship_module waits for each of them to answer. */
+
+typedef struct ship_req {
+    struct ship_req *next;
+    fp__dpool_t *dp;
+    size_t idx;       /* in dp->mods */
+    dnode_t **wait;   /* nodes it waits for; NULL once answered */
+    size_t nwait, left;
+    bool posted;      /* the progress thread has handled it */
+    fp__modfile_t *mf;
+    fp_error_t err;
+} ship_req_t;
+
+/* Node n answered module idx (st, text), or is gone; under dp->lock. */
+static void mods_answered_locked(fp__dpool_t *dp, dnode_t *n, size_t idx,
+                                 bool any_idx, fp_status_t st,
+                                 const char *text)
+{
+    for (ship_req_t *q = dp->ship_reqs; q != NULL; q = q->next) {
+        if (!any_idx && q->idx != idx)
+            continue;
+        for (size_t i = 0; i < q->nwait; i++) {
+            if (q->wait[i] != n)
+                continue;
+            q->wait[i] = NULL;
+            q->left--;
+            if (st != FP_OK && q->err.status == FP_OK) {
+                q->err.status = st;
+                snprintf(q->err.message, sizeof(q->err.message),
+                         "node %.90s: %.150s", n->address, text);
+            }
+        }
+    }
+    pthread_cond_broadcast(&dp->cond);
+}
+
+static void mods_node_gone(dnode_t *n)
+{
+    fp__dpool_t *dp = n->dp;
+    char text[FP_ERROR_MAX];
+    snprintf(text, sizeof(text), "lost before it loaded the module: %.150s",
+             n->reason[0] ? n->reason : "connection closed");
+    mods_answered_locked(dp, n, 0, true,
+                         n->left ? FP_ERR_CLOSED : FP_ERR_PEER, text);
+}
+
+/* Offer the next module, or, when a joining node has them all, open the
+ * pool there.  Progress thread. */
+static void mods_next(dnode_t *n)
+{
+    fp__dpool_t *dp = n->dp;
+    if (n->conn == NULL)
+        return;
+    if (n->mod_next < dp->nmods) {
+        n->mod_busy = true;
+        fp_status_t st = fp__modship_offer(n->conn, n->mod_next + 1,
+                                           dp->mods[n->mod_next]);
+        if (st != FP_OK)
+            fp__tp_close(n->conn, st, "cannot send MODULE_OFFER");
+        return;
+    }
+    n->mod_busy = false;
+    if (n->mod_joining) {
+        n->mod_joining = false;
+        send_pool_open(n);
+    }
+}
+
+static void mods_on_reply(dnode_t *n, const fp__wire_msg_t *m)
+{
+    fp__dpool_t *dp = n->dp;
+    const fp__wire_module_t *r = &m->u.module;
+    if (!n->mod_busy || r->id != n->mod_next + 1) {
+        bad_node(n, "MODULE_REPLY for module %" PRIu64 ", which was not "
+                    "offered",
+                 r->id);
+        return;
+    }
+    fp__modfile_t *mf = dp->mods[n->mod_next];
+    if (r->answer == FP__WIRE_MOD_NEED) {
+        fp_status_t st = fp__modship_data(n->conn, r->id, mf);
+        if (st != FP_OK) {
+            fp__tp_close(n->conn, st, "cannot send MODULE_DATA");
+            return;
+        }
+        dp->st_mods_shipped++;
+        dp->st_mod_bytes += mf->size;
+        fp__debug(dp->log, "node %s needs module %s: sending %zu bytes",
+                  n->address, mf->name, mf->size);
+        return;
+    }
+    char text[FP_ERROR_MAX];
+    fp_status_t st = FP_OK;
+    if (r->answer == FP__WIRE_MOD_FAILED) {
+        st = r->status;
+        snprintf(text, sizeof(text), "%.*s", (int)r->message_len,
+                 r->message != NULL ? r->message : "");
+        if (text[0] == '\0')
+            snprintf(text, sizeof(text), "module %.100s: %s", mf->name,
+                     fp_status_string(st));
+    } else {
+        fp__debug(dp->log, "node %s: module %s %s", n->address, mf->name,
+                  r->answer == FP__WIRE_MOD_HAVE ? "was cached" : "loaded");
+    }
+    size_t idx = n->mod_next++;
+    n->mod_busy = false;
+    if (n->mod_joining && st != FP_OK) {
+        /* the join fails with the node's reason (connect_and_wait) */
+        pthread_mutex_lock(&dp->lock);
+        n->status = st;
+        snprintf(n->reason, sizeof(n->reason), "%s", text);
+        pthread_mutex_unlock(&dp->lock);
+        fp__tp_close(n->conn, st, text);
+        return;
+    }
+    if (!n->mod_joining) {
+        pthread_mutex_lock(&dp->lock);
+        mods_answered_locked(dp, n, idx, false, st, text);
+        pthread_mutex_unlock(&dp->lock);
+    }
+    mods_next(n);
+}
+
+static fp_status_t mods_append(fp__dpool_t *dp, fp__modfile_t *mf)
+{
+    if (dp->nmods == dp->mods_cap) {
+        size_t cap = dp->mods_cap ? 2 * dp->mods_cap : 4;
+        fp__modfile_t **m = realloc(dp->mods, cap * sizeof(*m));
+        if (m == NULL)
+            return FP_ERR_NOMEM;
+        dp->mods = m;
+        dp->mods_cap = cap;
+    }
+    dp->mods[dp->nmods++] = mf;
+    return FP_OK;
+}
+
+/* At create, before any connection: read it (and load it here too when
+ * the pool has executors of its own). */
+static fp_status_t mods_add_file(fp__dpool_t *dp, const char *path, bool here,
+                                 fp_error_t *err)
+{
+    fp__modfile_t *mf;
+    fp_status_t st = fp__modfile_read(path, &mf, err);
+    if (st != FP_OK)
+        return st;
+    if (here && (st = fp__module_load_here(path, err)) != FP_OK) {
+        fp__modfile_unref(mf);
+        return st;
+    }
+    if ((st = mods_append(dp, mf)) != FP_OK)
+        fp__modfile_unref(mf);
+    return st;
+}
+
+/* A node fp_pool_ship_module waits for: past its own modules' join
+ * (up, or its POOL_OPEN sent), reachable. */
+static bool ship_target(const dnode_t *n)
+{
+    return !n->local && n->conn != NULL && !n->mod_joining && !n->leaving &&
+           (n->state == N_UP || n->state == N_OPENING);
+}
+
+static void ship_closure(void *arg)
+{
+    ship_req_t *q = arg;
+    fp__dpool_t *dp = q->dp;
+    size_t k = 0;
+    for (dnode_t *n = dp->nodes; n != NULL; n = n->next)
+        k += ship_target(n);
+    fp_status_t st = FP_ERR_NOMEM;
+    q->wait = calloc(k > 0 ? k : 1, sizeof(*q->wait));
+    if (q->wait != NULL)
+        st = mods_append(dp, fp__modfile_ref(q->mf));
+    pthread_mutex_lock(&dp->lock);
+    if (st != FP_OK) {
+        if (q->wait != NULL)
+            fp__modfile_unref(q->mf);
+        q->err.status = st;
+        snprintf(q->err.message, sizeof(q->err.message),
+                 "module %.200s: out of memory", q->mf->path);
+    } else {
+        q->idx = dp->nmods - 1;
+        for (dnode_t *n = dp->nodes; n != NULL; n = n->next)
+            if (ship_target(n))
+                q->wait[q->nwait++] = n;
+        q->left = q->nwait;
+    }
+    q->posted = true;
+    pthread_cond_broadcast(&dp->cond);
+    pthread_mutex_unlock(&dp->lock);
+    if (st != FP_OK)
+        return;
+    /* idle nodes start on it now; busy or joining ones get to it */
+    for (dnode_t *n = dp->nodes; n != NULL; n = n->next)
+        if (ship_target(n) && !n->mod_busy)
+            mods_next(n);
+}
+
+fp_status_t fp__dpool_ship_module(fp_pool_t *pool, const char *path,
+                                  fp_error_t *err)
+{
+    fp__dpool_t *dp = dpool_of(pool);
+    fp__modfile_t *mf;
+    fp_status_t st = fp__modfile_read(path, &mf, err);
+    if (st != FP_OK)
+        return st;
+    if (dp->local != NULL && (st = fp__module_load_here(path, err)) != FP_OK) {
+        fp__modfile_unref(mf);
+        return st;
+    }
+    ship_req_t *q = calloc(1, sizeof(*q));
+    if (q == NULL) {
+        fp__modfile_unref(mf);
+        return FP_ERR_NOMEM;
+    }
+    q->dp = dp;
+    q->mf = mf;
+    pthread_mutex_lock(&dp->lock);
+    q->next = dp->ship_reqs;
+    dp->ship_reqs = q;
+    pthread_mutex_unlock(&dp->lock);
+    st = fp__tp_post(dp->tp, ship_closure, q);
+    pthread_mutex_lock(&dp->lock);
+    if (st == FP_OK)
+        while (!q->posted || q->left > 0)
+            pthread_cond_wait(&dp->cond, &dp->lock);
+    for (ship_req_t **pp = &dp->ship_reqs; *pp != NULL; pp = &(*pp)->next)
+        if (*pp == q) {
+            *pp = q->next;
+            break;
+        }
+    pthread_mutex_unlock(&dp->lock);
+    if (st == FP_OK)
+        st = q->err.status;
+    if (st != FP_OK && err != NULL && q->err.status != FP_OK)
+        *err = q->err;
+    fp__modfile_unref(mf);
+    free(q->wait);
+    free(q);
+    return st;
 }

@@ -169,6 +169,8 @@ typedef struct fp__dpool_params {
     double node_deadline, node_wait;
     fp_node_event_fn_t on_node;
     void *on_node_arg;
+    const char *const *ship_modules; /* read here, shipped to every node */
+    size_t nship_modules;
 } fp__dpool_params_t;
 
 /* Make `shell` (a local pool without executors) a distributed pool. */
@@ -176,6 +178,9 @@ fp_status_t fp__dpool_create(fp_pool_t *shell, const fp__dpool_params_t *p,
                              fp_error_t *err);
 fp_status_t fp__dpool_add_node(fp_pool_t *pool, const char *address,
                                fp_error_t *err);
+/* fp_pool_ship_module of a pool with nodes. */
+fp_status_t fp__dpool_ship_module(fp_pool_t *pool, const char *path,
+                                  fp_error_t *err);
 fp_status_t fp__dpool_nodes(fp_pool_t *pool, fp_node_info_t *info, size_t cap,
                             size_t *count_p);
 fp_status_t fp__dpool_stats(fp_pool_t *pool, fp_pool_stats_t *stats);
@@ -223,5 +228,51 @@ void fp__mq_drain(fp__mq_t *q,
                   void *arg);
 /* Free every entry (the connection is gone; no receive is pending). */
 void fp__mq_clear(fp__mq_t *q);
+
+/* ---- task modules shipped to nodes (modship.c) ------------------------- */
+
+/* A module file as the client read it (fp_pool_ship_module,
+ * fp_pool_params_t.ship_modules): its bytes, their SHA-256, its file name.
+ * Reference-counted: sends in flight hold it. */
+typedef struct fp__modfile {
+    atomic_int refs;
+    char *path;
+    char name[FP__WIRE_MODULE_NAME_MAX + 1]; /* the path's last component */
+    uint8_t sha[FP__WIRE_SHA256_LEN];
+    char hex[2 * FP__WIRE_SHA256_LEN + 1];
+    unsigned char *bytes;
+    size_t size;
+} fp__modfile_t;
+
+/* Read and hash `path` (FP_TEST_CORRUPT_MODULE=1, for tests only, flips a
+ * byte after hashing).  err names the path and the cause. */
+fp_status_t fp__modfile_read(const char *path, fp__modfile_t **mf_p,
+                             fp_error_t *err);
+fp__modfile_t *fp__modfile_ref(fp__modfile_t *mf);
+void fp__modfile_unref(fp__modfile_t *mf);
+/* A send callback that drops the reference it was given. */
+void fp__modfile_sent(void *ud, fp_status_t st);
+
+/* dlopen `path` in this process (a pool without nodes, or the client's own
+ * executors); err carries dlerror()'s text. */
+fp_status_t fp__module_load_here(const char *path, fp_error_t *err);
+
+/* Client: send MODULE_OFFER / MODULE_DATA for `mf` as module `id` on
+ * `conn` (progress thread). */
+fp_status_t fp__modship_offer(fp__tp_conn_t *conn, uint64_t id,
+                              fp__modfile_t *mf);
+fp_status_t fp__modship_data(fp__tp_conn_t *conn, uint64_t id,
+                             fp__modfile_t *mf);
+
+/* Node: MODULE_OFFER and an eager MODULE_DATA (on_message of a ready,
+ * authenticated connection); a MODULE_DATA by rendezvous (on_bulk).
+ * `*state` is the connection's (NULL at first); fp__modship_conn_free
+ * frees it when the connection closes.  Progress thread. */
+void fp__modship_node_message(const fp__logger_t *log, fp__tp_conn_t *conn,
+                              void **state, const fp__wire_msg_t *m);
+void fp__modship_node_bulk(const fp__logger_t *log, fp__tp_conn_t *conn,
+                           void **state, const fp__wire_msg_t *m, size_t len,
+                           fp__tp_bulk_dest_t *dest);
+void fp__modship_conn_free(void *state);
 
 #endif

@@ -133,6 +133,7 @@ struct nconn {
     nname_t *names;                     /* FP__WIRE_MAX_NAMES, lazily */
     char peer[FP__WIRE_ID_MAX + 1];     /* its id, for messages once the
                                            connection has gone */
+    void *modship; /* modules offered on it (modship.c) */
 };
 
 typedef struct ctl_job {
@@ -201,6 +202,7 @@ static void nc_unref(nconn_t *nc)
     if (--nc->refs > 0)
         return;
     free(nc->names);
+    fp__modship_conn_free(nc->modship);
     free(nc);
 }
 
@@ -986,6 +988,8 @@ static void on_task_batch_bytes(nconn_t *nc, npool_t *np,
                          "task record names an unbound name index");
             break;
         }
+        if (nm->fn == NULL) /* a module shipped since may have it now */
+            (void)fp_task_lookup(nm->name, &nm->fn);
         nrec_t *r = rec_find(np, t.task_id);
         if (r != NULL && r->have_record) {
             fp__tp_close(nc->conn, FP_ERR_PROTOCOL,
@@ -1333,6 +1337,13 @@ static void h_message(void *arg, fp__tp_conn_t *conn, const fp__wire_msg_t *m)
     nconn_t *nc = fp__tp_conn_user(conn);
     if (nc == NULL)
         return;
+    /* modules: only here, on a connection that is authenticated (nc is
+     * made in h_ready, after the handshake) */
+    if (m->hdr.type == FP__WIRE_MODULE_OFFER ||
+        m->hdr.type == FP__WIRE_MODULE_DATA) {
+        fp__modship_node_message(nc->node->log, conn, &nc->modship, m);
+        return;
+    }
     if (m->hdr.type == FP__WIRE_POOL_OPEN) {
         on_pool_open(nc, m);
         return;
@@ -1391,6 +1402,10 @@ static void h_bulk(void *arg, fp__tp_conn_t *conn, const fp__wire_msg_t *m,
     nconn_t *nc = fp__tp_conn_user(conn);
     if (nc == NULL)
         return; /* refused: the sender's send fails */
+    if (m->hdr.type == FP__WIRE_MODULE_DATA) {
+        fp__modship_node_bulk(nc->node->log, conn, &nc->modship, m, len, dest);
+        return;
+    }
     if (m->hdr.type == FP__WIRE_TASK_BATCH) {
         rbatch_t *rb = malloc(sizeof(*rb));
         nbatch_t *b = malloc(sizeof(*b) + (len > 0 ? len : 1));

@@ -19,13 +19,15 @@ static void set_err(fp_error_t *err, fp_status_t st, const char *msg)
     snprintf(err->message, sizeof(err->message), "%s", msg);
 }
 
-/* FP_NODES: "host:port,host:port" (spaces allowed around commas). */
-static fp_status_t env_nodes(char **copy_p, const char ***list_p, size_t *n_p)
+/* FP_NODES: "host:port,host:port" (spaces allowed around commas); the
+ * same for FP_SHIP_MODULES (paths). */
+static fp_status_t split_env(const char *var, char **copy_p,
+                           const char ***list_p, size_t *n_p)
 {
     *copy_p = NULL;
     *list_p = NULL;
     *n_p = 0;
-    const char *env = getenv("FP_NODES");
+    const char *env = getenv(var);
     if (env == NULL || env[strspn(env, " \t")] == '\0')
         return FP_OK;
     char *copy = strdup(env);
@@ -52,6 +54,59 @@ static fp_status_t env_nodes(char **copy_p, const char ***list_p, size_t *n_p)
     *list_p = list;
     *n_p = n;
     return FP_OK;
+}
+
+/* The modules a new pool ships: params->ship_modules, then the paths in
+ * FP_SHIP_MODULES.  *list_p and *copy_p are the caller's to free. */
+static fp_status_t ship_list(const fp_pool_params_t *params,
+                             const char ***list_p, size_t *n_p,
+                             char **copy_p, fp_error_t *err)
+{
+    if (params->nship_modules > 0 && params->ship_modules == NULL) {
+        set_err(err, FP_ERR_INVALID, "ship_modules is NULL with "
+                                     "nship_modules > 0");
+        return FP_ERR_INVALID;
+    }
+    size_t np = params->ship_modules != NULL ? params->nship_modules : 0;
+    for (size_t i = 0; i < np; i++)
+        if (params->ship_modules[i] == NULL) {
+            set_err(err, FP_ERR_INVALID, "ship_modules has a NULL path");
+            return FP_ERR_INVALID;
+        }
+    const char **env = NULL;
+    size_t ne = 0;
+    fp_status_t st = split_env("FP_SHIP_MODULES", copy_p, &env, &ne);
+    if (st != FP_OK)
+        return st;
+    const char **all = calloc(np + ne + 1, sizeof(*all));
+    if (all == NULL) {
+        free(env);
+        free(*copy_p);
+        *copy_p = NULL;
+        return FP_ERR_NOMEM;
+    }
+    for (size_t i = 0; i < np; i++)
+        all[i] = params->ship_modules[i];
+    for (size_t i = 0; i < ne; i++)
+        all[np + i] = env[i];
+    free(env);
+    *list_p = all;
+    *n_p = np + ne;
+    return FP_OK;
+}
+
+fp_status_t fp_pool_ship_module(fp_pool_t *pool, const char *path,
+                                fp_error_t *err)
+{
+    if (pool == NULL || path == NULL) {
+        set_err(err, FP_ERR_INVALID, "pool or path is NULL");
+        return FP_ERR_INVALID;
+    }
+    if (err != NULL)
+        memset(err, 0, sizeof(*err));
+    if (fp__pool_remote(pool) == NULL)
+        return fp__module_load_here(path, err);
+    return fp__dpool_ship_module(pool, path, err);
 }
 
 static _Atomic int g_node_mode_entered;
@@ -108,7 +163,7 @@ fp_status_t fp_pool_create(fp_context_t *ctx, const fp_pool_params_t *params,
     const char **env_list = NULL;
     if (nnodes == 0) {
         size_t n = 0;
-        fp_status_t st = env_nodes(&env_copy, &env_list, &n);
+        fp_status_t st = split_env("FP_NODES", &env_copy, &env_list, &n);
         if (st != FP_OK)
             return st;
         nodes = env_list;
@@ -123,15 +178,35 @@ fp_status_t fp_pool_create(fp_context_t *ctx, const fp_pool_params_t *params,
     }
 
     bool distributed = nnodes > 0 || params->local == FP_LOCAL_YES;
+    if (!distributed && params->local == FP_LOCAL_NO) {
+        free(env_list);
+        free(env_copy);
+        set_err(err, FP_ERR_INVALID,
+                "local = FP_LOCAL_NO and no nodes: the pool would have no "
+                "executors");
+        return FP_ERR_INVALID;
+    }
+    /* modules to ship: the params' and FP_SHIP_MODULES' */
+    const char **mods = NULL;
+    size_t nmods = 0;
+    char *mod_copy = NULL;
+    fp_status_t mst = ship_list(params, &mods, &nmods, &mod_copy, err);
+    if (mst != FP_OK) {
+        free(env_list);
+        free(env_copy);
+        return mst;
+    }
     if (!distributed) {
         free(env_list);
         free(env_copy);
-        if (params->local == FP_LOCAL_NO) {
-            set_err(err, FP_ERR_INVALID,
-                    "local = FP_LOCAL_NO and no nodes: the pool would have no "
-                    "executors");
-            return FP_ERR_INVALID;
-        }
+        /* no nodes: the modules are loaded here, so the same program runs
+         * with and without nodes */
+        for (size_t i = 0; i < nmods && mst == FP_OK; i++)
+            mst = fp__module_load_here(mods[i], err);
+        free(mods);
+        free(mod_copy);
+        if (mst != FP_OK)
+            return mst;
         return fp__pool_create_local(ctx, params, false, pool_p, err);
     }
 
@@ -157,6 +232,8 @@ fp_status_t fp_pool_create(fp_context_t *ctx, const fp_pool_params_t *params,
     if (st != FP_OK) {
         free(env_list);
         free(env_copy);
+        free(mods);
+        free(mod_copy);
         return st;
     }
     fp__dpool_params_t dp;
@@ -175,11 +252,15 @@ fp_status_t fp_pool_create(fp_context_t *ctx, const fp_pool_params_t *params,
     dp.node_wait = params->node_wait;
     dp.on_node = params->on_node;
     dp.on_node_arg = params->on_node_arg;
+    dp.ship_modules = mods;
+    dp.nship_modules = nmods;
     if (err != NULL)
         memset(err, 0, sizeof(*err));
     st = fp__dpool_create(pool, &dp, err);
     free(env_list);
     free(env_copy);
+    free(mods);
+    free(mod_copy);
     if (st != FP_OK) {
         fp_pool_destroy(pool);
         return st;

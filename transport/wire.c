@@ -196,6 +196,9 @@ static const type_info_t type_table[] = {
     {FP__WIRE_HEARTBEAT, 48, FP__WIRE_F_REPLY, "HEARTBEAT"},
     {FP__WIRE_GOODBYE, 40, 0, "GOODBYE"},
     {FP__WIRE_ERROR, 48, FP__WIRE_F_FATAL, "ERROR"},
+    {FP__WIRE_MODULE_OFFER, 48, 0, "MODULE_OFFER"},
+    {FP__WIRE_MODULE_DATA, 48, 0, "MODULE_DATA"},
+    {FP__WIRE_MODULE_REPLY, 48, 0, "MODULE_REPLY"},
     {FP__WIRE_POOL_OPEN, 48, FP__WIRE_F_BULK, "POOL_OPEN"},
     {FP__WIRE_POOL_CLOSE, 32, 0, "POOL_CLOSE"},
     {FP__WIRE_ACK, 48, 0, "ACK"},
@@ -217,11 +220,13 @@ static const uint8_t type_index[32] = {
     [FP__WIRE_HELLO] = 1,       [FP__WIRE_AUTH] = 2,
     [FP__WIRE_AUTH_OK] = 3,     [FP__WIRE_HEARTBEAT] = 4,
     [FP__WIRE_GOODBYE] = 5,     [FP__WIRE_ERROR] = 6,
-    [FP__WIRE_POOL_OPEN] = 7,   [FP__WIRE_POOL_CLOSE] = 8,
-    [FP__WIRE_ACK] = 9,         [FP__WIRE_TASK_BATCH] = 10,
-    [FP__WIRE_RESULT_BATCH] = 11, [FP__WIRE_CANCEL] = 12,
-    [FP__WIRE_UPDATE] = 13,     [FP__WIRE_BULK] = 14,
-    [FP__WIRE_EXEC_MSG] = 15,   [FP__WIRE_CLIENT_MSG] = 16,
+    [FP__WIRE_MODULE_OFFER] = 7, [FP__WIRE_MODULE_DATA] = 8,
+    [FP__WIRE_MODULE_REPLY] = 9,
+    [FP__WIRE_POOL_OPEN] = 10,  [FP__WIRE_POOL_CLOSE] = 11,
+    [FP__WIRE_ACK] = 12,        [FP__WIRE_TASK_BATCH] = 13,
+    [FP__WIRE_RESULT_BATCH] = 14, [FP__WIRE_CANCEL] = 15,
+    [FP__WIRE_UPDATE] = 16,     [FP__WIRE_BULK] = 17,
+    [FP__WIRE_EXEC_MSG] = 18,   [FP__WIRE_CLIENT_MSG] = 19,
 };
 
 static const type_info_t *type_info(uint8_t type)
@@ -680,6 +685,59 @@ static fp_status_t decode_fixed(const ctx_t *c, const uint8_t *f,
         if ((st = check_status(c, m->u.text.status, false)) != FP_OK)
             return st;
         break;
+    case FP__WIRE_MODULE_OFFER:
+    case FP__WIRE_MODULE_DATA: {
+        fp__wire_module_t *mo = &m->u.module;
+        mo->id = ld64(f);
+        mo->size = ld64(f + 8);
+        if (mo->id == 0)
+            return cfail(c, "module id 0 is reserved");
+        if (mo->size == 0 || mo->size > FP__WIRE_MAX_MODULE)
+            return cfail(c, "module size %" PRIu64 " is outside 1..%u",
+                         mo->size, FP__WIRE_MAX_MODULE);
+        if (m->hdr.type == FP__WIRE_MODULE_DATA) {
+            if (plen != mo->size)
+                return cfail(c,
+                             "payload length %" PRIu32
+                             " must equal the module size %" PRIu64,
+                             plen, mo->size);
+            return FP_OK;
+        }
+        if (plen <= FP__WIRE_SHA256_LEN ||
+            plen > FP__WIRE_SHA256_LEN + FP__WIRE_MODULE_NAME_MAX)
+            return cfail(c,
+                         "payload length %" PRIu32
+                         " must be 32 (SHA-256) + a 1..%d-byte name",
+                         plen, FP__WIRE_MODULE_NAME_MAX);
+        mo->name_len = plen - FP__WIRE_SHA256_LEN;
+        return FP_OK;
+    }
+    case FP__WIRE_MODULE_REPLY: {
+        fp__wire_module_t *mo = &m->u.module;
+        mo->id = ld64(f);
+        mo->status = ldi32(f + 8);
+        mo->answer = f[12];
+        if (mo->id == 0)
+            return cfail(c, "module id 0 is reserved");
+        if (!all_zero(f + 13, 3))
+            return cfail(c, "reserved field is not zero");
+        if (mo->answer < FP__WIRE_MOD_HAVE || mo->answer > FP__WIRE_MOD_FAILED)
+            return cfail(c, "unknown answer %u", mo->answer);
+        if ((st = check_status(c, mo->status,
+                               mo->answer != FP__WIRE_MOD_FAILED)) != FP_OK)
+            return st;
+        if (mo->answer != FP__WIRE_MOD_FAILED && mo->status != 0)
+            return cfail(c, "answer %u carries status %" PRId32, mo->answer,
+                         mo->status);
+        if (mo->answer != FP__WIRE_MOD_FAILED && plen != 0)
+            return cfail(c, "answer %u carries a %" PRIu32 "-byte text",
+                         mo->answer, plen);
+        if (plen > FP__WIRE_TEXT_MAX)
+            return cfail(c, "message length %" PRIu32 " exceeds %d", plen,
+                         FP__WIRE_TEXT_MAX);
+        mo->message_len = plen;
+        return FP_OK;
+    }
     case FP__WIRE_ACK: {
         fp__wire_text_msg_t *t = &m->u.text;
         t->status = ldi32(f);
@@ -988,6 +1046,17 @@ static fp_status_t decode_payload(const ctx_t *c, const uint8_t *p,
     case FP__WIRE_ACK:
         m->u.text.message = plen ? (const char *)p : NULL;
         return check_text(c, "message", p, plen);
+    case FP__WIRE_MODULE_OFFER:
+        m->u.module.sha256 = p;
+        m->u.module.name = (const char *)(p + FP__WIRE_SHA256_LEN);
+        return check_text(c, "module name", p + FP__WIRE_SHA256_LEN,
+                          m->u.module.name_len);
+    case FP__WIRE_MODULE_DATA:
+        m->u.module.data = p;
+        return FP_OK;
+    case FP__WIRE_MODULE_REPLY:
+        m->u.module.message = plen ? (const char *)p : NULL;
+        return check_text(c, "message", p, plen);
     case FP__WIRE_POOL_OPEN: {
         fp__wire_pool_open_t *o = &m->u.pool_open;
         size_t n = o->worker_class_len;
@@ -1134,6 +1203,18 @@ fp_status_t fp__wire_size(const fp__wire_msg_t *msg, size_t *hdr_len_p,
                          msg->u.text.index, (unsigned)FP__WIRE_MAX_INDEX_BASE);
         plen = msg->u.text.message_len;
         break;
+    case FP__WIRE_MODULE_OFFER:
+        if (msg->u.module.name_len > FP__WIRE_MODULE_NAME_MAX)
+            return cfail(&c, "module name length %zu exceeds %d",
+                         msg->u.module.name_len, FP__WIRE_MODULE_NAME_MAX);
+        plen = FP__WIRE_SHA256_LEN + msg->u.module.name_len;
+        break;
+    case FP__WIRE_MODULE_DATA:
+        plen = msg->u.module.size;
+        break;
+    case FP__WIRE_MODULE_REPLY:
+        plen = msg->u.module.message_len;
+        break;
     case FP__WIRE_POOL_OPEN:
         if (msg->u.pool_open.index_base > FP__WIRE_MAX_INDEX_BASE)
             return cfail(&c, "index base %" PRIu32 " exceeds %u",
@@ -1225,6 +1306,16 @@ static void write_header(uint8_t *h, const fp__wire_msg_t *m, size_t hlen,
         st16(f + 6, (uint16_t)(m->u.text.index >> 8));
         st64(f + 8, m->u.text.ref);
         break;
+    case FP__WIRE_MODULE_OFFER:
+    case FP__WIRE_MODULE_DATA:
+        st64(f, m->u.module.id);
+        st64(f + 8, m->u.module.size);
+        break;
+    case FP__WIRE_MODULE_REPLY:
+        st64(f, m->u.module.id);
+        sti32(f + 8, m->u.module.status);
+        f[12] = m->u.module.answer;
+        break;
     case FP__WIRE_POOL_OPEN:
         st32(f, m->u.pool_open.executors);
         f[4] = (uint8_t)m->u.pool_open.worker_class_len;
@@ -1287,6 +1378,17 @@ static fp_status_t write_payload(const ctx_t *c, uint8_t *p,
     case FP__WIRE_ERROR:
     case FP__WIRE_ACK:
         ok = copy_in(p, m->u.text.message, plen);
+        break;
+    case FP__WIRE_MODULE_OFFER:
+        ok = copy_in(p, m->u.module.sha256, FP__WIRE_SHA256_LEN) &&
+             copy_in(p + FP__WIRE_SHA256_LEN, m->u.module.name,
+                     m->u.module.name_len);
+        break;
+    case FP__WIRE_MODULE_DATA:
+        ok = copy_in(p, m->u.module.data, plen);
+        break;
+    case FP__WIRE_MODULE_REPLY:
+        ok = copy_in(p, m->u.module.message, plen);
         break;
     case FP__WIRE_POOL_OPEN: {
         uint64_t padded;
@@ -1606,6 +1708,10 @@ bool fp__wire_sender_ok(uint8_t role, const fp__wire_msg_t *msg)
     if (msg == NULL)
         return false;
     uint8_t type = msg->hdr.type;
+    if (type == FP__WIRE_MODULE_OFFER || type == FP__WIRE_MODULE_DATA)
+        return role == FP__WIRE_ROLE_CLIENT;
+    if (type == FP__WIRE_MODULE_REPLY)
+        return role == FP__WIRE_ROLE_NODE;
     if (!pool_scoped(type))
         return type_info(type) != NULL;
     switch (type) {

@@ -118,6 +118,9 @@ typedef enum fp__wire_type {
     FP__WIRE_HEARTBEAT = 4,
     FP__WIRE_GOODBYE = 5,
     FP__WIRE_ERROR = 6,
+    FP__WIRE_MODULE_OFFER = 7, /* client -> node: a task module's hash, size */
+    FP__WIRE_MODULE_DATA = 8,  /* client -> node: its bytes (after NEED) */
+    FP__WIRE_MODULE_REPLY = 9, /* node -> client: HAVE, NEED, LOADED, FAILED */
     FP__WIRE_POOL_OPEN = 16,
     FP__WIRE_POOL_CLOSE = 17,
     FP__WIRE_ACK = 18,
@@ -151,6 +154,16 @@ typedef enum fp__wire_type {
 #define FP__WIRE_BYE_SHUTDOWN 2 /* the process is exiting */
 #define FP__WIRE_BYE_TIMEOUT 3  /* the peer missed its heartbeat deadline */
 #define FP__WIRE_BYE_OVERLOAD 4 /* refusing more work/connections */
+
+/* Task modules shipped to a node (MODULE_*). */
+#define FP__WIRE_SHA256_LEN 32           /* the module's SHA-256 */
+#define FP__WIRE_MAX_MODULE (1u << 30)   /* bytes of one module */
+#define FP__WIRE_MODULE_NAME_MAX 255     /* its file name, for messages */
+/* MODULE_REPLY answers */
+#define FP__WIRE_MOD_HAVE 1   /* cached (or loaded) and loaded: send nothing */
+#define FP__WIRE_MOD_NEED 2   /* send MODULE_DATA */
+#define FP__WIRE_MOD_LOADED 3 /* the bytes were right; written and loaded */
+#define FP__WIRE_MOD_FAILED 4 /* status < 0 and the reason */
 
 /* Task record kinds. */
 #define FP__WIRE_KIND_MAP 1   /* elements [start, start+count) of a map */
@@ -256,6 +269,21 @@ typedef struct fp__wire_exec_msg {
     size_t len;        /* = payload length, 0..MAX_INLINE */
 } fp__wire_exec_msg_t;
 
+/* MODULE_OFFER, MODULE_DATA, MODULE_REPLY: `id` (>= 1, the client's
+ * number for the module on this connection) ties them together. */
+typedef struct fp__wire_module {
+    uint64_t id;
+    uint64_t size;          /* OFFER, DATA: module bytes, 1..MAX_MODULE */
+    const uint8_t *sha256;  /* OFFER: FP__WIRE_SHA256_LEN bytes */
+    const char *name;       /* OFFER: 1..MODULE_NAME_MAX bytes, no NUL */
+    size_t name_len;
+    const void *data;       /* DATA: `size` bytes */
+    int32_t status;         /* REPLY: 0, or < 0 with FAILED */
+    uint8_t answer;         /* REPLY: FP__WIRE_MOD_* */
+    const char *message;    /* REPLY with FAILED: 0..TEXT_MAX bytes */
+    size_t message_len;
+} fp__wire_module_t;
+
 typedef struct fp__wire_msg {
     fp__wire_hdr_t hdr;
     union {
@@ -268,6 +296,7 @@ typedef struct fp__wire_msg {
         fp__wire_update_t update;       /* UPDATE */
         fp__wire_bulk_t bulk;           /* BULK */
         fp__wire_exec_msg_t emsg;       /* EXEC_MSG, CLIENT_MSG */
+        fp__wire_module_t module;       /* MODULE_OFFER, _DATA, _REPLY */
     } u; /* AUTH_OK and POOL_CLOSE have no body */
 } fp__wire_msg_t;
 
@@ -479,8 +508,9 @@ fp_status_t fp__wire_negotiate(uint8_t our_min, uint8_t our_max,
 
 /* Whether a peer that said it is `role` in its HELLO may send `msg` (a
  * decoded message): pool messages go client -> node (BULK ARG/INIT/UPDATE
- * included) or node -> client (ACK, RESULT_BATCH, BULK RESULT); a server
- * sends only connection-level messages. */
+ * included) or node -> client (ACK, RESULT_BATCH, BULK RESULT); MODULE_OFFER
+ * and MODULE_DATA only client -> node, MODULE_REPLY only node -> client;
+ * a server sends only the other connection-level messages. */
 bool fp__wire_sender_ok(uint8_t role, const fp__wire_msg_t *msg);
 
 #ifdef __cplusplus

@@ -350,6 +350,16 @@ typedef struct fp_pool_params {
      * function of this pool except fp_pool_destroy and fp_pool_collect. */
     void (*on_message)(void *arg, const struct fp_message *msg);
     void *on_message_arg;
+    /* Task modules (.so paths on this machine) shipped to every node of the
+     * pool when it joins (at create, fp_pool_add_node), loaded there before
+     * any task goes to it; see fp_pool_ship_module.  FP_SHIP_MODULES (a
+     * comma-separated list of paths) adds to these.  A pool without nodes
+     * dlopen()s them here; one with local executors (FP_LOCAL_YES) too.
+     * Read (and hashed) during fp_pool_create; a module a node cannot load
+     * fails the create (or the add) with "node ADDR: module NAME: why".
+     * Shipping is part of a node's join: it must fit connect_timeout. */
+    const char *const *ship_modules;
+    size_t nship_modules;
 } fp_pool_params_t;
 
 
@@ -383,6 +393,24 @@ FP_API unsigned fp_pool_size(const fp_pool_t *pool);
  * nodes given at creation). */
 FP_API fp_status_t fp_pool_add_node(fp_pool_t *pool, const char *address,
                                     fp_error_t *err);
+
+/* Ship a task module (a .so built against libfastpool whose tasks register
+ * with FP_TASK_REGISTER) to every node of the pool, and to every node that
+ * joins it later; returns once every current node has loaded it, or with
+ * the first error (err: "node ADDR: module NAME: why", e.g. dlerror()'s
+ * text, or that the bytes did not match their SHA-256).  A node lacking
+ * the module is sent its bytes once: modules are named by the SHA-256 of
+ * their contents and cached on the node (FP_CACHE_DIR, else
+ * $XDG_CACHE_HOME/fastpool, else $HOME/.cache/fastpool, under modules/),
+ * so another client, or the next run, sends only the hash.  A pool without
+ * nodes (or with local executors) dlopen()s `path` in this process (the
+ * program must then link libfastpool as a shared library, or export its
+ * symbols, so that the module registers into the same registry).  Tasks
+ * named before their module was shipped fail as any unknown task does
+ * ("node ADDR has no task named 'x'"); after it, they run.  Modules are
+ * never unloaded.  Not from inside a task. */
+FP_API fp_status_t fp_pool_ship_module(fp_pool_t *pool, const char *path,
+                                       fp_error_t *err);
 
 typedef enum fp_node_state {
     FP_NODE_CONNECTING = 0, /* being added */
@@ -434,6 +462,10 @@ typedef struct fp_pool_stats {
     uint64_t copies_started;  /* records copied onto idle executors */
     uint64_t copies_won;      /* copies whose result came first */
     uint64_t copies_dropped;  /* losers' results dropped */
+    /* task modules (fp_pool_ship_module): modules whose bytes were sent to a
+     * node that needed them (one per node and module), and those bytes */
+    uint64_t modules_shipped;
+    uint64_t module_bytes_sent;
 } fp_pool_stats_t;
 
 FP_API fp_status_t fp_pool_stats(fp_pool_t *pool, fp_pool_stats_t *stats);
@@ -441,8 +473,9 @@ FP_API fp_status_t fp_pool_stats(fp_pool_t *pool, fp_pool_stats_t *stats);
 /*
  * The node role: serve pools for clients.  A node runs the work-stealing
  * scheduler over its executors (pinned as a local pool is), finds tasks
- * and worker classes by name in its own registry (the program's, and the
- * modules it loaded), and announces its host name, executors, cores, GPUs
+ * and worker classes by name in its own registry (the program's, the
+ * modules it loaded, and the modules clients shipped to it: see
+ * fp_pool_ship_module; cached under FP_CACHE_DIR), and announces its host name, executors, cores, GPUs
  * and capabilities when a client connects.
  */
 typedef struct fp_node_params {

@@ -203,6 +203,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         case FP__WIRE_BULK:
             touch(m.u.bulk.data, m.u.bulk.len, p, plen);
             break;
+        case FP__WIRE_MODULE_OFFER:
+            touch(m.u.module.sha256, FP__WIRE_SHA256_LEN, p, plen);
+            touch(m.u.module.name, m.u.module.name_len, p, plen);
+            break;
+        case FP__WIRE_MODULE_DATA:
+            touch(m.u.module.data, (size_t)m.u.module.size, p, plen);
+            break;
+        case FP__WIRE_MODULE_REPLY:
+            touch(m.u.module.message, m.u.module.message_len, p, plen);
+            break;
         default:
             break;
         }

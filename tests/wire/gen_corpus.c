@@ -304,6 +304,41 @@ int main(int argc, char **argv)
     encode(&e, &m, "bulk-init");
     emit("valid-bulk-init", &e);
 
+    static const uint8_t SHA[32] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11,
+                                    12, 13, 14, 15, 16, 17, 18, 19, 20, 21,
+                                    22, 23, 24, 25, 26, 27, 28, 29, 30, 31,
+                                    32};
+    m = (fp__wire_msg_t){0};
+    m.hdr.type = FP__WIRE_MODULE_OFFER;
+    m.u.module.id = 1;
+    m.u.module.size = 48;
+    m.u.module.sha256 = SHA;
+    m.u.module.name = "tasks.so";
+    m.u.module.name_len = 8;
+    encode(&e, &m, "module-offer");
+    emit("valid-module-offer", &e);
+    enc_t offer = e;
+    m = (fp__wire_msg_t){0};
+    m.hdr.type = FP__WIRE_MODULE_DATA;
+    m.u.module.id = 1;
+    m.u.module.size = 48;
+    m.u.module.data = ARGS;
+    encode(&e, &m, "module-data");
+    emit("valid-module-data", &e);
+    m = (fp__wire_msg_t){0};
+    m.hdr.type = FP__WIRE_MODULE_REPLY;
+    m.u.module.id = 1;
+    m.u.module.answer = FP__WIRE_MOD_HAVE;
+    encode(&e, &m, "module-reply");
+    emit("valid-module-reply-have", &e);
+    m.u.module.answer = FP__WIRE_MOD_FAILED;
+    m.u.module.status = FP_ERR_SYSTEM;
+    m.u.module.message = "module tasks.so: not an ELF file";
+    m.u.module.message_len = 32;
+    encode(&e, &m, "module-reply-failed");
+    emit("valid-module-reply-failed", &e);
+    enc_t reply = e;
+
     /* ---- malformed: each stops at a different rule ---- */
     e = mixed;
     e.b[0] ^= 0xff;
@@ -348,6 +383,13 @@ int main(int argc, char **argv)
     e = bulk;
     put32(e.b + 12, UINT32_MAX);
     emit("bad-payload-len-field", &e);
+
+    e = offer;
+    put64(e.b + 32 + 8, 0); /* module size 0 */
+    emit("bad-module-size-zero", &e);
+    e = reply;
+    put32(e.b + 32 + 8, 0); /* FAILED with status 0 */
+    emit("bad-module-reply-status", &e);
 
     printf("gen_corpus: wrote %d seeds to %s\n", nfiles, outdir);
     return 0;

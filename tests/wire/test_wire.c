@@ -1173,7 +1173,7 @@ static void test_reject_header(void **state)
     expect_reject(&w, "unsupported protocol version 255");
 
     /* unknown types */
-    static const uint8_t bad_types[] = {0, 7, 15, 26, 99, 255};
+    static const uint8_t bad_types[] = {0, 10, 15, 26, 99, 255};
     for (size_t i = 0; i < sizeof bad_types; i++) {
         char want[64];
         build(&w, &m);
@@ -2056,6 +2056,144 @@ static void test_roundtrip_reject_msg(void **state)
                      FP_ERR_PROTOCOL);
 }
 
+/* MODULE_OFFER / MODULE_DATA (client -> node) and MODULE_REPLY (node ->
+ * client): connection-level, the hash and name, sizes, answers, roles. */
+static void test_roundtrip_reject_module(void **state)
+{
+    (void)state;
+    wmsg_t w;
+    fp__wire_msg_t m = {0}, d;
+    uint8_t *hc, *pc, *f;
+    uint8_t sha[32];
+    for (int i = 0; i < 32; i++)
+        sha[i] = (uint8_t)(0xa0 + i);
+    m.hdr.type = FP__WIRE_MODULE_OFFER;
+    m.u.module.id = 5;
+    m.u.module.size = 123456;
+    m.u.module.sha256 = sha;
+    m.u.module.name = "tasks.so";
+    m.u.module.name_len = 8;
+    build(&w, &m);
+    assert_int_equal(w.hlen, 48);
+    assert_int_equal(w.plen, 40);
+    expect_ok_keep(&w, &d, &hc, &pc);
+    assert_int_equal(d.hdr.type, FP__WIRE_MODULE_OFFER);
+    assert_int_equal(d.hdr.pool, 0);
+    assert_true(d.u.module.id == 5 && d.u.module.size == 123456);
+    assert_ptr_equal(d.u.module.sha256, pc);
+    assert_memory_equal(d.u.module.sha256, sha, 32);
+    assert_int_equal(d.u.module.name_len, 8);
+    assert_memory_equal(d.u.module.name, "tasks.so", 8);
+    assert_true(fp__wire_sender_ok(FP__WIRE_ROLE_CLIENT, &d));
+    assert_false(fp__wire_sender_ok(FP__WIRE_ROLE_NODE, &d));
+    assert_false(fp__wire_sender_ok(FP__WIRE_ROLE_SERVER, &d));
+    assert_string_equal(fp__wire_type_name(FP__WIRE_MODULE_OFFER),
+                        "MODULE_OFFER");
+    free(hc);
+    free(pc);
+    f = H(&w) + FP__WIRE_COMMON_SIZE;
+    put64(f, 0);
+    expect_reject(&w, "MODULE_OFFER: module id 0 is reserved");
+    build(&w, &m);
+    put64(f + 8, 0);
+    expect_reject(&w, "module size 0 is outside 1..1073741824");
+    build(&w, &m);
+    put64(f + 8, (UINT64_C(1) << 30) + 1);
+    expect_reject(&w, "module size 1073741825 is outside");
+    build(&w, &m);
+    P(&w)[32 + 3] = 0;
+    expect_reject(&w, "module name contains a NUL byte at offset 3");
+    build(&w, &m);
+    set_plen(&w, 32); /* no name */
+    expect_reject(&w, "must be 32 (SHA-256) + a 1..255-byte name");
+    build(&w, &m);
+    put32(H(&w) + 20, 4); /* a pool id on a connection message */
+    expect_reject(&w, "pool id 4 on a connection message");
+    m.u.module.name_len = 256;
+    size_t hl, pl;
+    assert_int_equal(fp__wire_size(&m, &hl, &pl, reason, sizeof reason),
+                     FP_ERR_INVALID);
+
+    /* DATA: the bytes, exactly `size` of them */
+    m = (fp__wire_msg_t){0};
+    m.hdr.type = FP__WIRE_MODULE_DATA;
+    m.u.module.id = 5;
+    m.u.module.size = 6;
+    m.u.module.data = "\x7f" "ELF\x02\x01";
+    build(&w, &m);
+    assert_int_equal(w.hlen, 48);
+    assert_int_equal(w.plen, 6);
+    expect_ok_keep(&w, &d, &hc, &pc);
+    assert_int_equal(d.hdr.type, FP__WIRE_MODULE_DATA);
+    assert_ptr_equal(d.u.module.data, pc);
+    assert_true(d.u.module.size == 6);
+    assert_true(fp__wire_sender_ok(FP__WIRE_ROLE_CLIENT, &d));
+    assert_false(fp__wire_sender_ok(FP__WIRE_ROLE_NODE, &d));
+    free(hc);
+    free(pc);
+    f = H(&w) + FP__WIRE_COMMON_SIZE;
+    put64(f + 8, 7);
+    expect_reject(&w, "MODULE_DATA: payload length 6 must equal the module "
+                      "size 7");
+    /* the largest module, header only (rendezvous) */
+    m.u.module.size = FP__WIRE_MAX_MODULE;
+    uint8_t hdr[FP__WIRE_HDR_MAX];
+    size_t len;
+    assert_int_equal(fp__wire_encode_header(hdr, sizeof hdr, &m, &len, reason,
+                                            sizeof reason),
+                     FP_OK);
+    assert_int_equal(fp__wire_decode_header(hdr, len, FP__WIRE_MAX_MODULE, &d,
+                                            reason, sizeof reason),
+                     FP_OK);
+    assert_int_equal(fp__wire_decode_header(hdr, len, FP__WIRE_MAX_MODULE - 1,
+                                            &d, reason, sizeof reason),
+                     FP_ERR_PROTOCOL);
+
+    /* REPLY: HAVE / NEED / LOADED carry nothing, FAILED a status and text */
+    m = (fp__wire_msg_t){0};
+    m.hdr.type = FP__WIRE_MODULE_REPLY;
+    m.u.module.id = 9;
+    m.u.module.answer = FP__WIRE_MOD_NEED;
+    build(&w, &m);
+    assert_int_equal(w.plen, 0);
+    expect_ok_keep(&w, &d, &hc, &pc);
+    assert_int_equal(d.u.module.answer, FP__WIRE_MOD_NEED);
+    assert_true(d.u.module.id == 9);
+    assert_int_equal(d.u.module.status, 0);
+    assert_true(fp__wire_sender_ok(FP__WIRE_ROLE_NODE, &d));
+    assert_false(fp__wire_sender_ok(FP__WIRE_ROLE_CLIENT, &d));
+    free(hc);
+    free(pc);
+    m.u.module.answer = FP__WIRE_MOD_FAILED;
+    m.u.module.status = FP_ERR_PROTOCOL;
+    m.u.module.message = "bytes do not match";
+    m.u.module.message_len = 18;
+    build(&w, &m);
+    expect_ok_keep(&w, &d, &hc, &pc);
+    assert_int_equal(d.u.module.status, FP_ERR_PROTOCOL);
+    assert_int_equal(d.u.module.message_len, 18);
+    assert_memory_equal(d.u.module.message, "bytes do not match", 18);
+    free(hc);
+    free(pc);
+    f = H(&w) + FP__WIRE_COMMON_SIZE;
+    put32(f + 8, 0); /* FAILED with status 0 */
+    expect_reject(&w, "MODULE_REPLY: status 0 is outside -32768..-1");
+    build(&w, &m);
+    f[12] = FP__WIRE_MOD_LOADED; /* LOADED with a status */
+    expect_reject(&w, "MODULE_REPLY: answer 3 carries status");
+    put32(f + 8, 0);
+    expect_reject(&w, "answer 3 carries a 18-byte text");
+    build(&w, &m);
+    f[12] = 5;
+    expect_reject(&w, "unknown answer 5");
+    build(&w, &m);
+    f[13] = 1;
+    expect_reject(&w, "MODULE_REPLY: reserved field is not zero");
+    build(&w, &m);
+    put64(f, 0);
+    expect_reject(&w, "module id 0 is reserved");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -2087,6 +2225,7 @@ int main(void)
         cmocka_unit_test(test_framed_hdr_len),
         cmocka_unit_test(test_reject_late_record),
         cmocka_unit_test(test_roundtrip_reject_msg),
+        cmocka_unit_test(test_roundtrip_reject_module),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
