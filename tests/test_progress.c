@@ -220,6 +220,7 @@ static void run_iter(void **state, bool ordered)
     assert_int_equal(got, n);
     fp_iter_destroy(it);
     rec_check(&r, true, 0.02);
+    free(in);
 }
 
 static void test_imap(void **state) { run_iter(state, true); }

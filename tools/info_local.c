@@ -172,7 +172,23 @@ static const char *cu_err(const cuda_api_t *cu, cu_result_t r, char *buf,
     return buf;
 }
 
-static void gather_gpus(info_host_t *h, hwloc_topology_t topo)
+/* A topology with PCI devices, to place GPUs (NULL if it cannot be had).
+ * Only made when there are GPUs: PCI discovery costs time, and hwloc's
+ * I/O plugins keep memory they never free. */
+static hwloc_topology_t io_topology(void)
+{
+    hwloc_topology_t topo;
+    if (hwloc_topology_init(&topo) != 0)
+        return NULL;
+    hwloc_topology_set_io_types_filter(topo, HWLOC_TYPE_FILTER_KEEP_IMPORTANT);
+    if (hwloc_topology_load(topo) != 0) {
+        hwloc_topology_destroy(topo);
+        return NULL;
+    }
+    return topo;
+}
+
+static void gather_gpus(info_host_t *h)
 {
     void *lib = dlopen("libcuda.so.1", RTLD_NOW | RTLD_LOCAL);
     if (lib == NULL) {
@@ -220,6 +236,7 @@ static void gather_gpus(info_host_t *h, hwloc_topology_t topo)
             r != 0 ? cu_err(&cu, r, eb, sizeof(eb)) : "no device");
         return;
     }
+    hwloc_topology_t topo = io_topology();
     for (int i = 0; i < count && h->ngpus < INFO_MAX_GPUS; i++) {
         cu_device_t d;
         if (cu.get(&d, i) != 0)
@@ -247,6 +264,8 @@ static void gather_gpus(info_host_t *h, hwloc_topology_t topo)
                 g->numa = hwloc_bitmap_first(anc->nodeset);
         }
     }
+    if (topo != NULL)
+        hwloc_topology_destroy(topo);
 }
 
 /* ---- UCX: loaded on demand, as the transport does ----------------------- */
@@ -433,9 +452,6 @@ void info_gather_local(info_host_t *h)
 
     hwloc_topology_t topo = NULL;
     if (hwloc_topology_init(&topo) == 0) {
-        /* PCI devices too: to place GPUs */
-        hwloc_topology_set_io_types_filter(topo,
-                                           HWLOC_TYPE_FILTER_KEEP_IMPORTANT);
         hwloc_topology_set_icache_types_filter(topo, HWLOC_TYPE_FILTER_KEEP_ALL);
         if (hwloc_topology_load(topo) == 0) {
             h->topo_ok = true;
@@ -447,9 +463,9 @@ void info_gather_local(info_host_t *h)
     } else {
         put(h->topo_error, sizeof(h->topo_error), "hwloc_topology_init failed");
     }
-    gather_gpus(h, h->topo_ok ? topo : NULL);
     if (topo != NULL)
         hwloc_topology_destroy(topo);
+    gather_gpus(h);
     gather_ucx(h);
     gather_build(h);
 }
