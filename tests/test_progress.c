@@ -14,6 +14,18 @@
 /* each task sleeps this long: calls last long enough to report */
 #define TASK_US 100
 
+/* the threads that ran tasks here (local pools): callbacks are not on them */
+static _Atomic(unsigned long) g_exec_threads[MAX_EXEC];
+
+static bool on_executor_thread(void)
+{
+    unsigned long me = (unsigned long)pthread_self();
+    for (size_t k = 0; k < MAX_EXEC; k++)
+        if (atomic_load(&g_exec_threads[k]) == me)
+            return true;
+    return false;
+}
+
 
 static fp_status_t pg_sleep(fp_task_t *task, const fp_cbuf_t *args,
                             size_t nargs, fp_buf_t *out)
@@ -28,6 +40,8 @@ static fp_status_t pg_sleep(fp_task_t *task, const fp_cbuf_t *args,
     if (x >> 63)
         return fp_task_error(task, FP_ERR_INVALID, "element %llu fails",
                              (unsigned long long)(x & ~(1ULL << 63)));
+    unsigned e = fp_task_executor(task);
+    atomic_store(&g_exec_threads[e % MAX_EXEC], (unsigned long)pthread_self());
     fp_test_sleep_us(TASK_US);
     uint64_t y = x * 3;
     if (out->size >= 8)
@@ -62,7 +76,7 @@ static void on_progress(void *arg, size_t done, size_t total)
     rec_t *r = arg;
     if (atomic_exchange(&r->in_cb, 1) != 0)
         atomic_store(&r->concurrent, 1);
-    if (pthread_equal(pthread_self(), r->caller))
+    if (pthread_equal(pthread_self(), r->caller) || on_executor_thread())
         atomic_store(&r->wrong_thread, 1);
     int k = atomic_load(&r->calls);
     if (k > 0 && done < r->last)
