@@ -16,6 +16,7 @@
  * drops (fp_pool_destroy waits on it), then the pool's reference goes.
  */
 #include "common/chunker.h"
+#include "common/progress.h"
 #include "core.h"
 
 #include <errno.h>
@@ -61,6 +62,9 @@ struct fp_future {
     atomic_uint task_waiters; /* wake bits of executors waiting in a task */
 
     fp__work_t work; /* a distributed pool's unit (remote.h) */
+
+    bool reports;        /* on_progress set: `progress` is watched */
+    fp__progress_t progress;
 };
 
 /* ---- task-side calls ---------------------------------------------------- */
@@ -209,14 +213,22 @@ static fp_status_t future_submit_remote(fp_future_t *f)
     w->speculate = f->speculate;
     w->stop_on_error = true;
     w->stop = &f->stop;
+    w->progress = f->reports ? &f->progress : NULL;
     return f->pool->rops->submit(f->pool, w);
 }
 
 enum { CANCEL_NONE = 0, CANCEL_ASKED = 1, CANCEL_SEALED = 2 };
 
+static void future_release_waiters(fp_future_t *f);
+
+static void future_progress_ended(fp__progress_t *p)
+{
+    future_release_waiters(
+        (fp_future_t *)((char *)p - offsetof(fp_future_t, progress)));
+}
+
 static void future_complete(fp_future_t *f)
 {
-    fp_pool_t *pool = f->pool;
     /* Seal against a late cancel: whoever moves `canceled` off NONE first
      * decides whether this call counts as canceled. */
     int expected = CANCEL_NONE;
@@ -235,6 +247,18 @@ static void future_complete(fp_future_t *f)
     } else if (f->error_callback != NULL) {
         f->error_callback(f, &f->err, f->user_data);
     }
+    if (f->reports) {
+        /* the last progress report first, on the progress thread, which
+         * then releases the waiters (future_release_waiters) */
+        fp__progress_end(&f->progress, future_progress_ended);
+        return;
+    }
+    future_release_waiters(f);
+}
+
+static void future_release_waiters(fp_future_t *f)
+{
+    fp_pool_t *pool = f->pool;
     /* seq_cst, then the waiter counts: pairs with the waiters' seq_cst
      * registration before their last look at `done` */
     atomic_store(&f->done, 1);
@@ -381,6 +405,7 @@ static void map_chunk(fp_task_t *t, fp_future_t *f, size_t lo, size_t hi)
     const size_t size0 = f->arrays[0].elem_size;
     char *const outbase = f->out;
     const _Atomic(uint64_t) *between_seq = &t->pool->between_seq;
+    fp__progress_t *const prog = f->reports ? &f->progress : NULL;
     fp_buf_t out = {NULL, out_size};
     fp__call_state_t saved;
     fp__call_state_save(t, &saved);
@@ -406,6 +431,8 @@ static void map_chunk(fp_task_t *t, fp_future_t *f, size_t lo, size_t hi)
             if (FP__UNLIKELY(
                     atomic_load_explicit(&f->stop, memory_order_relaxed))) {
                 t->depth--;
+                if (prog != NULL)
+                    fp__progress_add(prog, i - first);
                 goto out;
             }
             if (FP__UNLIKELY(atomic_load_explicit(between_seq,
@@ -432,10 +459,14 @@ static void map_chunk(fp_task_t *t, fp_future_t *f, size_t lo, size_t hi)
                 if (st == FP_OK || st > 0)
                     st = t->flags != 0 ? t->flag_status : FP_ERR_TASK;
                 future_fail(f, t, st, i);
+                if (prog != NULL) /* the failed element ran too */
+                    fp__progress_add(prog, i + 1 - first);
                 goto out;
             }
         }
         t->depth--;
+        if (prog != NULL) /* once per block, off the element loop */
+            fp__progress_add(prog, end - first);
         if (i == hi)
             break;
         double now = fp__now();
@@ -542,6 +573,14 @@ static fp_status_t map_submit(fp_pool_t *pool, const char *task,
     f->chunk = params != NULL ? params->chunksize : 0;
     f->speculate = params != NULL && params->speculate;
     f->root.run = map_root_run;
+    if (fp__progress_init(&f->progress, params, n)) {
+        st = fp__progress_start(&f->progress);
+        if (st != FP_OK) {
+            free(f);
+            return st;
+        }
+        f->reports = true;
+    }
     fp__pool_work_begin(pool);
 
     fp_task_t *t = fp__current_task(pool);
@@ -552,6 +591,8 @@ static fp_status_t map_submit(fp_pool_t *pool, const char *task,
         st = future_submit_remote(f);
         if (st != FP_OK) {
             fp__pool_work_done(pool);
+            if (f->reports) /* refused: it never reports */
+                fp__progress_drop(&f->progress);
             free(f);
             return st;
         }
@@ -586,8 +627,12 @@ fp_status_t fp_map(fp_pool_t *pool, const char *task, const void *in,
                    const fp_call_params_t *params, fp_error_t *err)
 {
     fp_array_t a = {in, in_size};
-    fp_call_params_t p = {.chunksize = params != NULL ? params->chunksize : 0,
-                          .speculate = params != NULL && params->speculate};
+    fp_call_params_t p = {
+        .chunksize = params != NULL ? params->chunksize : 0,
+        .speculate = params != NULL && params->speculate,
+        .on_progress = params != NULL ? params->on_progress : NULL,
+        .progress_arg = params != NULL ? params->progress_arg : NULL,
+        .progress_interval = params != NULL ? params->progress_interval : 0};
     fp_future_t *f;
     fp_status_t st =
         map_submit(pool, task, &a, 1, n, out, out_size, &p, &f, true);
@@ -609,8 +654,12 @@ fp_status_t fp_starmap(fp_pool_t *pool, const char *task,
                        void *out, size_t out_size,
                        const fp_call_params_t *params, fp_error_t *err)
 {
-    fp_call_params_t p = {.chunksize = params != NULL ? params->chunksize : 0,
-                          .speculate = params != NULL && params->speculate};
+    fp_call_params_t p = {
+        .chunksize = params != NULL ? params->chunksize : 0,
+        .speculate = params != NULL && params->speculate,
+        .on_progress = params != NULL ? params->on_progress : NULL,
+        .progress_arg = params != NULL ? params->progress_arg : NULL,
+        .progress_interval = params != NULL ? params->progress_interval : 0};
     fp_future_t *f;
     fp_status_t st =
         map_submit(pool, task, args, nargs, n, out, out_size, &p, &f, true);

@@ -21,6 +21,7 @@
  * queue, run by whichever executor takes them.
  */
 #include "common/chunker.h"
+#include "common/progress.h"
 #include "core.h"
 
 #include <errno.h>
@@ -87,6 +88,11 @@ struct fp_iter {
      * (both under `lock`) */
     atomic_uint progress;
     atomic_uint task_waiters;
+
+    /* on_progress: elements of completed chunks (not skipped ones); the
+     * last report when the last chunk completes, or in fp_iter_destroy */
+    bool reports;
+    fp__progress_t report;
 };
 
 static void chunk_finished(ichunk_t *c, bool canceled, double elapsed);
@@ -171,6 +177,14 @@ static void chunk_finished(ichunk_t *c, bool canceled, double elapsed)
     if (!canceled)
         fp__chunker_observe(&it->sizer, c->hi - c->lo, elapsed);
     chunk_mark_done(it, c);
+    if (it->reports) {
+        size_t ran = 0;
+        for (size_t k = 0; k < c->hi - c->lo; k++)
+            ran += c->status[k] != FP_ERR_CANCELED;
+        fp__progress_add(&it->report, ran);
+        if (it->next_lo == it->n && it->inflight == 0)
+            fp__progress_end(&it->report, NULL); /* every chunk is in */
+    }
     atomic_fetch_add_explicit(&it->progress, 1, memory_order_relaxed);
     unsigned wake =
         atomic_load_explicit(&it->task_waiters, memory_order_relaxed);
@@ -436,6 +450,16 @@ static fp_status_t iter_create(fp_pool_t *pool, const char *task,
         fp__chunker_init(&it->sizer, FP__CHUNK_TARGET_S, 1, 1,
                          cap < IMAP_MAX_CHUNK ? cap : IMAP_MAX_CHUNK);
     }
+    if (fp__progress_init(&it->report, params, n)) {
+        st = fp__progress_start(&it->report);
+        if (st != FP_OK) {
+            free(it);
+            return st;
+        }
+        it->reports = true;
+        if (n == 0)
+            fp__progress_end(&it->report, NULL);
+    }
     pthread_mutex_init(&it->lock, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
@@ -449,6 +473,8 @@ static fp_status_t iter_create(fp_pool_t *pool, const char *task,
     bool stuck = it->nwin == 0 && n > 0; /* not even one chunk allocated */
     pthread_mutex_unlock(&it->lock);
     if (stuck) {
+        if (it->reports)
+            fp__progress_drop(&it->report);
         pthread_mutex_destroy(&it->lock);
         pthread_cond_destroy(&it->cond);
         free(it);
@@ -609,6 +635,8 @@ void fp_iter_destroy(fp_iter_t *it)
     while (it->inflight > 0)
         iter_wait(it, INFINITY);
     pthread_mutex_unlock(&it->lock);
+    if (it->reports) /* the last report (if not made yet), then it is ours */
+        fp__progress_end_wait(&it->report);
 
     for (ichunk_t *c = it->win_head, *next; c != NULL; c = next) {
         next = c->next;

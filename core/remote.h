@@ -18,6 +18,7 @@
 #include <stddef.h>
 
 #include "common/log.h"
+#include "common/progress.h"
 #include "fastpool/fastpool.h"
 
 typedef enum fp__work_kind {
@@ -58,6 +59,10 @@ struct fp__work {
     bool speculate;     /* stragglers may be copied (fp_call_params_t) */
     atomic_int *stop;   /* non-zero: skip elements not started */
     void *priv;         /* the remote layer's */
+    /* non-NULL: the layer adds the elements that completed (ran, with a
+     * result or a task error; not skipped or rerun ones) as it learns of
+     * them (fp__progress_add) */
+    fp__progress_t *progress;
 };
 
 typedef struct fp__remote_ops {

@@ -56,6 +56,7 @@ struct drec {
     dnode_t *node;
     size_t lo, count;
     size_t reported, requeued;
+    size_t skipped; /* on the local executors: not run (the call stopped) */
     uint64_t bulk_expect, bulk_got;
     double t_sent;
     drec_t *nnext, *nprev; /* node->recs */
@@ -664,8 +665,14 @@ static void rec_complete(fp__dpool_t *dp, drec_t *r)
     }
     if (r->twin != NULL) /* (it claims when its first result comes) */
         (void)rec_claim(dp, r);
-    for (rfail_t *f = r->fails; f != NULL; f = f->next)
+    size_t skipped = r->skipped; /* not completed: left out of progress */
+    for (rfail_t *f = r->fails; f != NULL; f = f->next) {
+        if (f->status == FP_ERR_CANCELED)
+            skipped += f->count;
         dw->w->ops->fail(dw->w, f->lo, f->count, f->status, f->msg, f->len);
+    }
+    if (dw->w->progress != NULL && done > skipped)
+        fp__progress_add(dw->w->progress, done - skipped);
     if (r->dw->w->kind == FP__WORK_APPLY && r->apply_buf != NULL &&
         done > 0) {
         dw->w->ops->result(dw->w, r->apply_buf, (size_t)r->apply_total);
@@ -1274,6 +1281,7 @@ static void local_done_closure(void *arg)
             if (dw->stopped ||
                 atomic_load_explicit(w->stop, memory_order_relaxed)) {
                 w->ops->fail(w, r->lo + ran, n - ran, FP_ERR_CANCELED, NULL, 0);
+                r->skipped = n - ran;
             } else {
                 requeue(dw, r->lo + ran, n - ran, r->attempt);
                 r->requeued = n - ran;

@@ -4,6 +4,7 @@
  * against a sequential run, and prints the throughput.
  *
  *   fastpool-map-demo [-n COUNT] [-e EXECUTORS] [-r REPEATS] [--nodes LIST]
+ *                     [--progress | --no-progress]
  *
  * --nodes host:port,host:port runs the same map on those nodes (programs
  * serving as nodes: fastpool-worker, or this very program started with
@@ -11,9 +12,14 @@
  * the same without the option.
  * The task counts the steps of the Collatz sequence from its input: cheap,
  * irregular in cost from one element to the next, and easy to check.
+ * --progress shows each run's progress on stderr (a bar redrawn in place on
+ * a terminal, plain lines otherwise); the default is on when stderr is a
+ * terminal.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <fastpool/fastpool.h>
+
+#include "common/progress_bar.h"
 
 #include <inttypes.h>
 #include <stdint.h>
@@ -21,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 static uint32_t collatz_steps(uint64_t x)
 {
@@ -57,7 +64,7 @@ static int usage(const char *argv0)
 {
     fprintf(stderr,
             "usage: %s [-n COUNT] [-e EXECUTORS] [-r REPEATS] [--nodes "
-            "HOST:PORT,...]\n",
+            "HOST:PORT,...] [--progress | --no-progress]\n",
             argv0);
     return 2;
 }
@@ -68,6 +75,7 @@ int main(int argc, char **argv)
     unsigned executors = 0;
     int repeats = 3;
     const char *nodes = NULL;
+    int progress = isatty(STDERR_FILENO); /* --progress / --no-progress */
     for (int i = 1; i < argc; i++) {
         if (i + 1 < argc && strcmp(argv[i], "-n") == 0)
             n = strtoull(argv[++i], NULL, 10);
@@ -77,6 +85,10 @@ int main(int argc, char **argv)
             repeats = atoi(argv[++i]);
         else if (i + 1 < argc && strcmp(argv[i], "--nodes") == 0)
             nodes = argv[++i];
+        else if (strcmp(argv[i], "--progress") == 0)
+            progress = 1;
+        else if (strcmp(argv[i], "--no-progress") == 0)
+            progress = 0;
         else
             return usage(argv[0]);
     }
@@ -134,10 +146,19 @@ int main(int argc, char **argv)
     double best = 1e30;
     for (int r = 0; r < repeats; r++) {
         memset(out, 0xff, n * sizeof(*out));
+        fp__pbar_t bar;
+        char label[32];
+        snprintf(label, sizeof(label), "run %d", r + 1);
+        fp__pbar_init(&bar, stderr, label,
+                      progress ? FP__PBAR_AUTO : FP__PBAR_OFF);
+        fp_call_params_t cp = {.on_progress = progress ? fp__pbar_progress
+                                                       : NULL,
+                               .progress_arg = &bar};
         double t0 = now();
         st = fp_map(pool, "collatz", in, sizeof(*in), n, out, sizeof(*out),
-                    NULL, &err);
+                    &cp, &err);
         double dt = now() - t0;
+        fp__pbar_end(&bar, st == FP_OK ? NULL : "failed");
         if (st != FP_OK) {
             fprintf(stderr, "fp_map: %s: %s\n", fp_status_string(st),
                     err.message);

@@ -600,6 +600,11 @@ typedef void (*fp_callback_fn_t)(fp_future_t *future, void *user_data);
 typedef void (*fp_error_callback_fn_t)(fp_future_t *future,
                                        const fp_error_t *err, void *user_data);
 
+/* Progress of a long call (fp_call_params_t.on_progress): `done` of `total`
+ * elements have completed (run, successfully or with a task error;
+ * skipped elements do not count). */
+typedef void (*fp_progress_fn_t)(void *arg, size_t done, size_t total);
+
 /* imap's default bound on result bytes in its window (window_bytes). */
 #define FP_WINDOW_BYTES_DEFAULT ((size_t)32 << 20)
 
@@ -634,6 +639,23 @@ typedef struct fp_call_params {
      * the idle ones; the first result wins, the others are dropped, every
      * result still delivered once.  Only for tasks without side effects. */
     bool speculate;
+    /* Progress reports: map, starmap (and their async forms), imap and
+     * imap_unordered, on local pools and over nodes; not apply.
+     * on_progress(progress_arg, done, total) is called at most once per
+     * `progress_interval` seconds (0: 0.2 s) while `done` moves, and once
+     * more at the end: with done == total when every element completed,
+     * or with the count reached when the call failed (map stops at its
+     * first error), was canceled, or an iterator was destroyed early.
+     * done only grows and never exceeds total.  Every call of it runs on
+     * fastpool's progress thread (one per process, never an executor), one
+     * at a time.  The last one comes before the call is seen complete: after
+     * the completion callback, before fp_future_wait / fp_map return; for
+     * iterators, when the last element completed (or in fp_iter_destroy,
+     * which waits for it).  It must not block on the pool.  A call
+     * without a callback pays nothing for this. */
+    fp_progress_fn_t on_progress;
+    void *progress_arg;
+    double progress_interval;
 } fp_call_params_t;
 
 /* Timeouts (every call that takes one: fp_future_wait, fp_future_get,
