@@ -155,6 +155,8 @@ static void fail_once(fp_status_t st, const char *fmt, ...)
     va_end(ap);
 }
 
+#ifdef FP_HAVE_PMIX
+
 /* The first non-loopback IPv4 address that is up, else 127.0.0.1. */
 static void first_ipv4(char *out, size_t cap)
 {
@@ -175,8 +177,6 @@ static void first_ipv4(char *out, size_t cap)
     }
     freeifaddrs(ifs);
 }
-
-#ifdef FP_HAVE_PMIX
 
 /* ---- libpmix, loaded on first use ------------------------------------------ */
 
