@@ -11,6 +11,9 @@ target_link_libraries(test_mpirun_pool PRIVATE fastpool_static)
 set(fp_launch_env "${FP_TEST_ENV}")
 if(FP_SANITIZE STREQUAL "thread")
   list(APPEND fp_launch_env "UCX_MEM_EVENTS=no")
+elseif(FP_SANITIZE STREQUAL "address")
+  list(APPEND fp_launch_env
+       "LSAN_OPTIONS=suppressions=${CMAKE_CURRENT_LIST_DIR}/lsan.supp:print_suppressions=0")
 endif()
 foreach(l mpirun srun)
   if(l STREQUAL "mpirun")
@@ -27,5 +30,15 @@ foreach(l mpirun srun)
       ENVIRONMENT "${fp_launch_env}")
   endforeach()
 endforeach()
+if(FP_SANITIZE STREQUAL "address")
+  # The early client exits with its pool open, which leaks it by design;
+  # and LeakSanitizer's stop-the-world at exit crashes on UCX's threads,
+  # alive then (docs/ARCHITECTURE.md, "The client transport lives until
+  # exit").  No leak check for that process.
+  foreach(l mpirun srun)
+    set_tests_properties(launch_${l}_early PROPERTIES
+      ENVIRONMENT "${fp_launch_env};ASAN_OPTIONS=detect_leaks=0")
+  endforeach()
+endif()
 set_tests_properties(launch_srun_map launch_srun_early launch_srun_kill
   PROPERTIES RUN_SERIAL TRUE)
