@@ -7,6 +7,9 @@
 #   early  the client exits with its pool open: the node ranks stop by
 #          themselves (exit with client), every rank exits 0
 #   kill   the client SIGKILLs itself after the map: no rank is left
+#   client2  as map, with FP_PMIX_CLIENT_RANK=2 (rank 2 the client)
+#   refused  FP_SECRET_FILE names no file: the node ranks cannot start, the
+#          client's fp_pool_create fails naming a rank and the cause
 # In every case no process of the run may be left afterwards (a process
 # listing, by a mark on the command line).
 #
@@ -129,8 +132,13 @@ case "$launcher" in
 esac
 # The ranks get this environment (ctest's FP_LOG_LEVEL, UCX_MEM_EVENTS
 # under TSan): mpirun and srun forward it to local ranks.
+mode=$case
+case "$case" in
+  client2) export FP_PMIX_CLIENT_RANK=2; mode=map ;;
+  refused) export FP_SECRET_FILE=$tmp/no-such-secret ;;
+esac
 start=$SECONDS
-timeout -k 5 150 "${cmd[@]}" "$prog" "$case" "$mark" >"$out" 2>&1
+timeout -k 5 150 "${cmd[@]}" "$prog" "$mode" "$mark" >"$out" 2>&1
 rc=$?
 took=$((SECONDS - start))
 cat "$out"
@@ -138,13 +146,14 @@ echo "$launcher exited $rc after ${took} s"
 
 fail=0
 case "$case" in
-  map)   [ $rc -eq 0 ] || { echo "FAIL: $launcher exited $rc (a rank failed)"; fail=1; }
+  map|client2)   [ $rc -eq 0 ] || { echo "FAIL: $launcher exited $rc (a rank failed)"; fail=1; }
          grep -q '^DONE' "$out" || { echo "FAIL: the client did not finish"; fail=1; } ;;
   early) [ $rc -eq 0 ] || { echo "FAIL: $launcher exited $rc: the node ranks did not all exit 0 after the client left"; fail=1; }
          grep -q '^EXITING' "$out" || { echo "FAIL: the client did not reach its early exit"; fail=1; } ;;
   kill)  grep -q '^KILLING' "$out" || { echo "FAIL: the client did not reach its kill"; fail=1; }
          # the launcher reports the killed rank (mpirun 137) and ends the rest
          [ $took -lt 150 ] || { echo "FAIL: $launcher timed out"; fail=1; } ;;
+  refused) grep -q '^REFUSED: rank [0-9]* could not start its node: secret' "$out" || { echo "FAIL: the client's fp_pool_create did not name the rank and the cause"; fail=1; } ;;
   *)     echo "unknown case $case"; exit 2 ;;
 esac
 grep -q '^FAIL' "$out" && fail=1

@@ -21,7 +21,7 @@ foreach(l mpirun srun)
   else()
     set(tool "${FP_SRUN}")
   endif()
-  foreach(c map early kill)
+  foreach(c map early kill client2 refused)
     add_test(NAME launch_${l}_${c}
              COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/launch_pool.sh ${l}
                      "${tool}" $<TARGET_FILE:test_mpirun_pool> ${c})
@@ -41,4 +41,4 @@ if(FP_SANITIZE STREQUAL "address")
   endforeach()
 endif()
 set_tests_properties(launch_srun_map launch_srun_early launch_srun_kill
-  PROPERTIES RUN_SERIAL TRUE)
+  launch_srun_client2 launch_srun_refused PROPERTIES RUN_SERIAL TRUE)

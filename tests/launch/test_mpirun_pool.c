@@ -8,6 +8,12 @@
  *   test_mpirun_pool map MARK    map, destroy, return 0 (every rank exits 0)
  *   test_mpirun_pool early MARK  map, then exit(0) with the pool still open
  *   test_mpirun_pool kill MARK   map, then SIGKILL itself
+ *   test_mpirun_pool refused MARK  the node ranks cannot start (the script
+ *                                  gives them a secret file that is not
+ *                                  there): fp_pool_create must fail naming
+ *                                  a rank and the cause
+ *
+ * The client rank is FP_PMIX_CLIENT_RANK if set, else 0.
  *
  * MARK only tags the processes, for the script's process listing.
  */
@@ -75,12 +81,24 @@ int main(int argc, char **argv)
     memset(&err, 0, sizeof(err));
     fp_status_t st = fp_pool_create(ctx, NULL, &pool, &err);
     /* only the client rank gets here */
+    if (strcmp(mode, "refused") == 0) {
+        if (st == FP_ERR_PEER && strstr(err.message, "could not start its node") &&
+            strstr(err.message, "secret")) {
+            printf("REFUSED: %s\n", err.message);
+            return 0;
+        }
+        printf("FAIL: fp_pool_create gave %s (%s), expected FP_ERR_PEER "
+               "naming a rank whose node could not start\n",
+               fp_status_string(st), err.message);
+        return 1;
+    }
     if (st != FP_OK) {
         printf("rank %s: fp_pool_create: %s: %s\n", rank_env(),
                fp_status_string(st), err.message);
         return 1;
     }
-    if (strcmp(rank_env(), "0") != 0) {
+    const char *client = getenv("FP_PMIX_CLIENT_RANK");
+    if (strcmp(rank_env(), client != NULL ? client : "0") != 0) {
         printf("FAIL: rank %s (not the client) came back from "
                "fp_pool_create\n",
                rank_env());
