@@ -40,5 +40,11 @@ if(FP_SANITIZE STREQUAL "address")
       ENVIRONMENT "${fp_launch_env};ASAN_OPTIONS=detect_leaks=0")
   endforeach()
 endif()
+if(FP_SANITIZE STREQUAL "thread")
+  foreach(l mpirun srun)
+    set_tests_properties(launch_${l}_early PROPERTIES ENVIRONMENT
+      "${fp_launch_env};TSAN_OPTIONS=halt_on_error=1:suppressions=${CMAKE_CURRENT_LIST_DIR}/tsan.supp")
+  endforeach()
+endif()
 set_tests_properties(launch_srun_map launch_srun_early launch_srun_kill
   launch_srun_client2 launch_srun_refused PROPERTIES RUN_SERIAL TRUE)
