@@ -550,17 +550,19 @@ static void look(fp_context_t *ctx)
 
     /* the client: a secret unless this rank has one (the nodes then use
      * their own, which must match) */
+    /* The fences are gone through whatever happens here: the node ranks
+     * wait in them. */
     g_secret[0] = '\0';
+    bool no_random = false;
     if (secure_getenv("FP_SECRET_FILE") == NULL &&
         secure_getenv("FP_SECRET") == NULL) {
         unsigned char raw[32];
-        if (RAND_bytes(raw, sizeof(raw)) != 1) {
-            fail_once(FP_ERR_SYSTEM, "no random bytes for the pool secret "
-                                     "(OpenSSL RAND_bytes failed)");
-            return;
+        if (RAND_bytes(raw, sizeof(raw)) == 1) {
+            for (size_t i = 0; i < sizeof(raw); i++)
+                snprintf(g_secret + 2 * i, 3, "%02x", raw[i]);
+        } else {
+            no_random = true;
         }
-        for (size_t i = 0; i < sizeof(raw); i++)
-            snprintf(g_secret + 2 * i, 3, "%02x", raw[i]);
         OPENSSL_cleanse(raw, sizeof(raw));
     }
     rc = put_string(KEY_SECRET, g_secret);
@@ -571,6 +573,11 @@ static void look(fp_context_t *ctx)
     if (rc != PMIX_SUCCESS) {
         fail_once(FP_ERR_PEER, "PMIx exchange with the other ranks failed: %s",
                   px.error_string(rc));
+        return;
+    }
+    if (no_random) {
+        fail_once(FP_ERR_SYSTEM, "no random bytes for the pool secret "
+                                 "(OpenSSL RAND_bytes failed)");
         return;
     }
     gather_nodes(size, client);
