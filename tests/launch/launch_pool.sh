@@ -10,6 +10,8 @@
 #   client2  as map, with FP_PMIX_CLIENT_RANK=2 (rank 2 the client)
 #   refused  FP_SECRET_FILE names no file: the node ranks cannot start, the
 #          client's fp_pool_create fails naming a rank and the cause
+#   unsupported  (a build without PMIx) every rank's fp_pool_create fails
+#          with FP_ERR_UNSUPPORTED saying so
 # In every case no process of the run may be left afterwards (a process
 # listing, by a mark on the command line).
 #
@@ -153,6 +155,8 @@ case "$case" in
   kill)  grep -q '^KILLING' "$out" || { echo "FAIL: the client did not reach its kill"; fail=1; }
          # the launcher reports the killed rank (mpirun 137) and ends the rest
          [ $took -lt 150 ] || { echo "FAIL: $launcher timed out"; fail=1; } ;;
+  unsupported) [ $rc -eq 0 ] || { echo "FAIL: $launcher exited $rc"; fail=1; }
+         [ "$(grep -c '^UNSUPPORTED: rank' "$out")" -eq $ranks ] || { echo "FAIL: not every rank was told PMIx is not built in"; fail=1; } ;;
   refused) grep -q '^REFUSED: rank [0-9]* could not start its node: secret' "$out" || { echo "FAIL: the client's fp_pool_create did not name the rank and the cause"; fail=1; } ;;
   *)     echo "unknown case $case"; exit 2 ;;
 esac

@@ -15,13 +15,19 @@ elseif(FP_SANITIZE STREQUAL "address")
   list(APPEND fp_launch_env
        "LSAN_OPTIONS=suppressions=${CMAKE_CURRENT_LIST_DIR}/lsan.supp:print_suppressions=0")
 endif()
+# A build without PMIx: every rank's fp_pool_create must say so.
+get_property(fp_have_pmix GLOBAL PROPERTY FP_HAVE_PMIX)
+set(fp_launch_cases map early kill client2 refused)
+if(NOT fp_have_pmix)
+  set(fp_launch_cases unsupported)
+endif()
 foreach(l mpirun srun)
   if(l STREQUAL "mpirun")
     set(tool "${FP_MPIRUN}")
   else()
     set(tool "${FP_SRUN}")
   endif()
-  foreach(c map early kill client2 refused)
+  foreach(c ${fp_launch_cases})
     add_test(NAME launch_${l}_${c}
              COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/launch_pool.sh ${l}
                      "${tool}" $<TARGET_FILE:test_mpirun_pool> ${c})
@@ -30,6 +36,10 @@ foreach(l mpirun srun)
       ENVIRONMENT "${fp_launch_env}")
   endforeach()
 endforeach()
+if(NOT fp_have_pmix)
+  set_tests_properties(launch_srun_unsupported PROPERTIES RUN_SERIAL TRUE)
+  return()
+endif()
 if(FP_SANITIZE STREQUAL "address")
   # The early client exits with its pool open, which leaks it by design;
   # and LeakSanitizer's stop-the-world at exit crashes on UCX's threads,

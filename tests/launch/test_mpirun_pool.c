@@ -13,6 +13,10 @@
  *                                  there): fp_pool_create must fail naming
  *                                  a rank and the cause
  *
+ *   test_mpirun_pool unsupported MARK  a build without PMIx: every rank's
+ *                                  fp_pool_create fails FP_ERR_UNSUPPORTED
+ *                                  saying so (each rank then returns 0)
+ *
  * The client rank is FP_PMIX_CLIENT_RANK if set, else 0.
  *
  * MARK only tags the processes, for the script's process listing.
@@ -84,6 +88,16 @@ int main(int argc, char **argv)
     fp_status_t st = fp_pool_create(ctx, NULL, &pool, &err);
     /* only the client rank gets here */
     clock_gettime(CLOCK_MONOTONIC, &c1);
+    if (strcmp(mode, "unsupported") == 0) {
+        if (st == FP_ERR_UNSUPPORTED && strstr(err.message, "without PMIx")) {
+            printf("UNSUPPORTED: rank %s: %s\n", rank_env(), err.message);
+            return 0;
+        }
+        printf("FAIL: rank %s: fp_pool_create gave %s (%s), expected "
+               "FP_ERR_UNSUPPORTED\n",
+               rank_env(), fp_status_string(st), err.message);
+        return 1;
+    }
     if (strcmp(mode, "refused") == 0) {
         if (st == FP_ERR_PEER && strstr(err.message, "could not start its node") &&
             strstr(err.message, "secret")) {
