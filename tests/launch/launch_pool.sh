@@ -8,6 +8,7 @@
 #          themselves (exit with client), every rank exits 0
 #   kill   the client SIGKILLs itself after the map: no rank is left
 #   client2  as map, with FP_PMIX_CLIENT_RANK=2 (rank 2 the client)
+#   executors  as map, with FP_EXECUTORS=3: 3 executors per node rank
 #   refused  FP_SECRET_FILE names no file: the node ranks cannot start, the
 #          client's fp_pool_create fails naming a rank and the cause
 #   unsupported  (a build without PMIx) every rank's fp_pool_create fails
@@ -137,6 +138,7 @@ esac
 mode=$case
 case "$case" in
   client2) export FP_PMIX_CLIENT_RANK=2; mode=map ;;
+  executors) export FP_EXECUTORS=3; mode=map ;;
   refused) export FP_SECRET_FILE=$tmp/no-such-secret ;;
 esac
 start=$SECONDS
@@ -148,7 +150,7 @@ echo "$launcher exited $rc after ${took} s"
 
 fail=0
 case "$case" in
-  map|client2)   [ $rc -eq 0 ] || { echo "FAIL: $launcher exited $rc (a rank failed)"; fail=1; }
+  map|client2|executors)   [ $rc -eq 0 ] || { echo "FAIL: $launcher exited $rc (a rank failed)"; fail=1; }
          grep -q '^DONE' "$out" || { echo "FAIL: the client did not finish"; fail=1; } ;;
   early) [ $rc -eq 0 ] || { echo "FAIL: $launcher exited $rc: the node ranks did not all exit 0 after the client left"; fail=1; }
          grep -q '^EXITING' "$out" || { echo "FAIL: the client did not reach its early exit"; fail=1; } ;;

@@ -17,7 +17,7 @@ elseif(FP_SANITIZE STREQUAL "address")
 endif()
 # A build without PMIx: every rank's fp_pool_create must say so.
 get_property(fp_have_pmix GLOBAL PROPERTY FP_HAVE_PMIX)
-set(fp_launch_cases map early kill client2 refused)
+set(fp_launch_cases map early kill client2 executors refused)
 if(NOT fp_have_pmix)
   set(fp_launch_cases unsupported)
 endif()
@@ -57,4 +57,17 @@ if(FP_SANITIZE STREQUAL "thread")
   endforeach()
 endif()
 set_tests_properties(launch_srun_map launch_srun_early launch_srun_kill
-  launch_srun_client2 launch_srun_refused PROPERTIES RUN_SERIAL TRUE)
+  launch_srun_client2 launch_srun_executors launch_srun_refused
+  PROPERTIES RUN_SERIAL TRUE)
+
+# The same program linked with libfastpool.so: the launcher registers from
+# the shared library's constructor (the static one needs the anchor).
+add_executable(test_mpirun_pool_shared ${CMAKE_CURRENT_LIST_DIR}/test_mpirun_pool.c)
+target_compile_definitions(test_mpirun_pool_shared PRIVATE _GNU_SOURCE)
+target_link_libraries(test_mpirun_pool_shared PRIVATE fastpool)
+add_test(NAME launch_mpirun_map_shared
+         COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/launch_pool.sh mpirun
+                 "${FP_MPIRUN}" $<TARGET_FILE:test_mpirun_pool_shared> map)
+set_tests_properties(launch_mpirun_map_shared PROPERTIES
+  SKIP_RETURN_CODE 77 TIMEOUT 200 LABELS launch
+  ENVIRONMENT "${fp_launch_env}")

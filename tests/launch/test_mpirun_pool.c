@@ -129,6 +129,15 @@ int main(int argc, char **argv)
         return 1;
     }
 
+    /* FP_EXECUTORS, when set, is each node rank's count */
+    const char *ex = getenv("FP_EXECUTORS");
+    if (ex != NULL && fp_pool_size(pool) != (unsigned)atoi(ex) * nodes) {
+        printf("FAIL: FP_EXECUTORS=%s on %zu node ranks gave a pool of %u "
+               "executors\n",
+               ex, nodes, fp_pool_size(pool));
+        return 1;
+    }
+
     enum { N = 10000 };
     static uint64_t in[N];
     static result_t out[N];
