@@ -2,13 +2,15 @@
  * The public pool entry points that know about nodes: fp_pool_create
  * (a local pool, or a distributed one when nodes are given or FP_NODES
  * names some), fp_pool_add_node, fp_pool_nodes, fp_pool_stats.  A program
- * started with FP_NODE_LISTEN becomes a node at its first fp_pool_create.
+ * started with FP_NODE_LISTEN becomes a node at its first fp_pool_create,
+ * and so does a node rank of a launcher (mpirun, srun: dist/launch.h).
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "dist.h"
+#include "launch.h"
 
 static void set_err(fp_error_t *err, fp_status_t st, const char *msg)
 {
@@ -126,6 +128,28 @@ __attribute__((constructor)) static void snapshot_node_env(void)
         snprintf(g_executors, sizeof(g_executors), "%s", e);
 }
 
+/* Launchers registered at load time (dist/launch.h); read-only after. */
+static const fp__launcher_t *g_launchers[FP__LAUNCHERS_MAX];
+static size_t g_nlaunchers;
+
+void fp__launcher_register(const fp__launcher_t *l)
+{
+    if (l == NULL)
+        return;
+    if (g_nlaunchers == FP__LAUNCHERS_MAX) {
+        fprintf(stderr, "fastpool: launcher '%s' ignored: at most %d\n",
+                l->name, FP__LAUNCHERS_MAX);
+        return;
+    }
+    g_launchers[g_nlaunchers++] = l;
+}
+
+static fp_status_t pool_create(fp_context_t *ctx,
+                               const fp_pool_params_t *params,
+                               const char *const *launch_nodes,
+                               size_t launch_n, fp_pool_t **pool_p,
+                               fp_error_t *err);
+
 fp_status_t fp_pool_create(fp_context_t *ctx, const fp_pool_params_t *params,
                            fp_pool_t **pool_p, fp_error_t *err)
 {
@@ -134,6 +158,27 @@ fp_status_t fp_pool_create(fp_context_t *ctx, const fp_pool_params_t *params,
         return FP_ERR_INVALID;
     if (params == NULL)
         params = &defaults;
+
+    /* A launcher's rank: a node rank serves inside client_nodes and exits;
+     * the client rank gets the other ranks as nodes. */
+    const fp__launcher_t *launcher = NULL;
+    const char *const *launch_nodes = NULL;
+    size_t launch_n = 0;
+    for (size_t i = 0; i < g_nlaunchers && launcher == NULL; i++) {
+        fp_status_t st =
+            g_launchers[i]->client_nodes(ctx, &launch_nodes, &launch_n, err);
+        if (st == FP_OK)
+            launcher = g_launchers[i];
+        else if (st != FP_ERR_NOT_FOUND)
+            return st;
+    }
+    if (launcher != NULL) {
+        fp_status_t st =
+            pool_create(ctx, params, launch_nodes, launch_n, pool_p, err);
+        if (launcher->created != NULL)
+            launcher->created();
+        return st;
+    }
 
     /* SPMD: the same binary, started as a node, serves instead */
     if (g_listen[0] != '\0' && atomic_exchange(&g_node_mode_entered, 1) == 0) {
@@ -145,7 +190,16 @@ fp_status_t fp_pool_create(fp_context_t *ctx, const fp_pool_params_t *params,
             np.executors = 0;
         exit(fp_node_serve(ctx, &np));
     }
+    return pool_create(ctx, params, NULL, 0, pool_p, err);
+}
 
+/* The pool itself: `launch_nodes` are its nodes when it names none. */
+static fp_status_t pool_create(fp_context_t *ctx,
+                               const fp_pool_params_t *params,
+                               const char *const *launch_nodes,
+                               size_t launch_n, fp_pool_t **pool_p,
+                               fp_error_t *err)
+{
     if (params->local < FP_LOCAL_DEFAULT || params->local > FP_LOCAL_NO)
         return FP_ERR_INVALID;
     if (params->pin < FP_PIN_DEFAULT || params->pin > FP_PIN_NONE)
@@ -168,6 +222,10 @@ fp_status_t fp_pool_create(fp_context_t *ctx, const fp_pool_params_t *params,
             return st;
         nodes = env_list;
         nnodes = n;
+    }
+    if (nnodes == 0 && launch_n > 0) {
+        nodes = launch_nodes;
+        nnodes = launch_n;
     }
     for (size_t i = 0; i < nnodes; i++) {
         if (nodes[i] == NULL) {

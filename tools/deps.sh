@@ -11,6 +11,9 @@ PACKAGES=(
   libconfig-dev                 # cluster files
   libssl-dev                    # vetted crypto (HMAC, SHA-1 for UTS)
   libcmocka-dev                 # unit tests
+  libpmix-dev                   # ranks of mpirun/srun form one pool (boot/pmix.c; optional at build)
+  openmpi-bin                   # mpirun for the launch tests (tests/launch/mpirun.cmake)
+  slurmctld slurmd slurm-client munge  # srun --mpi=pmix launch tests (their own daemons)
   libbenchmark-dev              # Google Benchmark
   clang libomp-dev              # LLVM libomp peer (fib)
   libclang-rt-14-dev            # libFuzzer + sanitizer runtimes for clang

@@ -515,7 +515,10 @@ FP_API void fp_node_destroy(fp_node_t *node);
  * without any code when FP_NODE_LISTEN is set: its first fp_pool_create()
  * then serves (with FP_EXECUTORS, FP_SECRET_FILE) and exits the process
  * with this status, so the tasks compiled into an SPMD program need no
- * module. */
+ * module.  Under a PMIx launcher (mpirun, srun --mpi=pmix; FP_LAUNCH=none
+ * turns it off) the same happens without FP_NODE_LISTEN on every rank but
+ * the client rank (FP_PMIX_CLIENT_RANK, default 0), whose pools that name
+ * no nodes get the other ranks as nodes (README "Under mpirun and Slurm"). */
 FP_API int fp_node_serve(fp_context_t *ctx, const fp_node_params_t *params);
 
 /* Deliver `update` (copied) to every executor's worker-class update hook,
