@@ -169,6 +169,7 @@ typedef struct fp__dpool_params {
     double node_deadline, node_wait;
     fp_node_event_fn_t on_node;
     void *on_node_arg;
+    const char *server; /* a rendezvous server to take nodes from (server.c) */
 } fp__dpool_params_t;
 
 /* Make `shell` (a local pool without executors) a distributed pool. */

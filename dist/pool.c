@@ -122,7 +122,14 @@ fp_status_t fp_pool_create(fp_context_t *ctx, const fp_pool_params_t *params,
         }
     }
 
-    bool distributed = nnodes > 0 || params->local == FP_LOCAL_YES;
+    /* a rendezvous server: given, else FP_SERVER when no nodes are */
+    const char *server = params->server;
+    if (server == NULL && nnodes == 0)
+        server = getenv("FP_SERVER");
+    if (server != NULL && server[0] == '\0')
+        server = NULL;
+    bool distributed =
+        nnodes > 0 || params->local == FP_LOCAL_YES || server != NULL;
     if (!distributed) {
         free(env_list);
         free(env_copy);
@@ -175,6 +182,7 @@ fp_status_t fp_pool_create(fp_context_t *ctx, const fp_pool_params_t *params,
     dp.node_wait = params->node_wait;
     dp.on_node = params->on_node;
     dp.on_node_arg = params->on_node_arg;
+    dp.server = server;
     if (err != NULL)
         memset(err, 0, sizeof(*err));
     st = fp__dpool_create(pool, &dp, err);

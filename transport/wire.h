@@ -118,6 +118,10 @@ typedef enum fp__wire_type {
     FP__WIRE_HEARTBEAT = 4,
     FP__WIRE_GOODBYE = 5,
     FP__WIRE_ERROR = 6,
+    FP__WIRE_SRV_REGISTER = 7,  /* node -> server: here I am, my load */
+    FP__WIRE_SRV_SUBSCRIBE = 8, /* client -> server: the list, then events */
+    FP__WIRE_SRV_EVENT = 9,     /* server -> client: a node listed, the
+                                   list's end, a JOIN or a LEAVE */
     FP__WIRE_POOL_OPEN = 16,
     FP__WIRE_POOL_CLOSE = 17,
     FP__WIRE_ACK = 18,
@@ -151,6 +155,15 @@ typedef enum fp__wire_type {
 #define FP__WIRE_BYE_SHUTDOWN 2 /* the process is exiting */
 #define FP__WIRE_BYE_TIMEOUT 3  /* the peer missed its heartbeat deadline */
 #define FP__WIRE_BYE_OVERLOAD 4 /* refusing more work/connections */
+
+/* SRV_EVENT kinds. */
+#define FP__WIRE_SRV_NODE 1  /* a node registered now (the list) */
+#define FP__WIRE_SRV_END 2   /* the list is complete (count = its length) */
+#define FP__WIRE_SRV_JOIN 3  /* a node registered */
+#define FP__WIRE_SRV_LEAVE 4 /* a node left cleanly or its connection died */
+
+#define FP__WIRE_SRV_ADDR_MAX 127 /* "ADDR:PORT" of a node, bytes */
+#define FP__WIRE_SRV_HOST_MAX 63  /* a node's host name, bytes */
 
 /* Task record kinds. */
 #define FP__WIRE_KIND_MAP 1   /* elements [start, start+count) of a map */
@@ -256,6 +269,22 @@ typedef struct fp__wire_exec_msg {
     size_t len;        /* = payload length, 0..MAX_INLINE */
 } fp__wire_exec_msg_t;
 
+/* SRV_REGISTER (kind 0) and SRV_EVENT.  Strings are not NUL-terminated. */
+typedef struct fp__wire_srv {
+    uint8_t kind;        /* SRV_EVENT: FP__WIRE_SRV_*; SRV_REGISTER: 0 */
+    uint32_t executors;  /* REGISTER, NODE, JOIN: 1..MAX_EXECUTORS */
+    uint32_t gpus;       /* 0..MAX_EXECUTORS */
+    uint32_t busy;       /* executors running a task, <= executors */
+    uint32_t queued;     /* records held beyond those running */
+    uint32_t count;      /* END: nodes listed before it; else 0 */
+    const char *address; /* "ADDR:PORT", 1..SRV_ADDR_MAX bytes (END: none) */
+    size_t address_len;
+    const char *host;    /* 0..SRV_HOST_MAX bytes */
+    size_t host_len;
+    const char *reason;  /* LEAVE only: 0..TEXT_MAX bytes */
+    size_t reason_len;
+} fp__wire_srv_t;
+
 typedef struct fp__wire_msg {
     fp__wire_hdr_t hdr;
     union {
@@ -268,7 +297,8 @@ typedef struct fp__wire_msg {
         fp__wire_update_t update;       /* UPDATE */
         fp__wire_bulk_t bulk;           /* BULK */
         fp__wire_exec_msg_t emsg;       /* EXEC_MSG, CLIENT_MSG */
-    } u; /* AUTH_OK and POOL_CLOSE have no body */
+        fp__wire_srv_t srv;             /* SRV_REGISTER, SRV_EVENT */
+    } u; /* AUTH_OK, POOL_CLOSE and SRV_SUBSCRIBE have no body */
 } fp__wire_msg_t;
 
 /* A BULK message that carries a whole object of `len` bytes as its one
@@ -480,7 +510,8 @@ fp_status_t fp__wire_negotiate(uint8_t our_min, uint8_t our_max,
 /* Whether a peer that said it is `role` in its HELLO may send `msg` (a
  * decoded message): pool messages go client -> node (BULK ARG/INIT/UPDATE
  * included) or node -> client (ACK, RESULT_BATCH, BULK RESULT); a server
- * sends only connection-level messages. */
+ * sends only connection-level messages: SRV_EVENT (and only a server
+ * does); SRV_REGISTER comes from nodes, SRV_SUBSCRIBE from clients. */
 bool fp__wire_sender_ok(uint8_t role, const fp__wire_msg_t *msg);
 
 #ifdef __cplusplus
