@@ -1158,7 +1158,12 @@ static void sub_tick(link_t *l)
         case FP__WIRE_SRV_NODE:
         case FP__WIRE_SRV_JOIN:
             if (s->pool == NULL) {
-                if (e->v.kind == FP__WIRE_SRV_NODE)
+                /* the list query: the first list only (the caller reads it
+                 * once the first END is counted) */
+                pthread_mutex_lock(&l->lock);
+                bool first = s->ends == 0;
+                pthread_mutex_unlock(&l->lock);
+                if (first && e->v.kind == FP__WIRE_SRV_NODE)
                     sub_list_add(s, e);
                 break;
             }
