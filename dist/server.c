@@ -138,7 +138,7 @@ struct fp_server {
     fp__auth_secret_t *secret;
     char address[160];
     char secret_file[PATH_MAX];
-    bool created;
+    bool created, default_file; /* the secret file: made now; the default one */
     sconn_t *conns;        /* progress thread */
     atomic_size_t nodes;   /* registered now */
     atomic_uint stopped;   /* futex word (fp_server_serve) */
@@ -450,6 +450,7 @@ fp_status_t fp_server_start(fp_context_t *ctx, const fp_server_params_t *params,
             goto fail;
         }
         file = s->secret_file;
+        s->default_file = true;
     } else if (file == NULL && env_file != NULL && env_file[0] != '\0') {
         snprintf(s->secret_file, sizeof(s->secret_file), "%s", env_file);
     } else if (file != NULL) {
@@ -645,7 +646,9 @@ int fp_server_serve(fp_context_t *ctx, const fp_server_params_t *params)
         printf("secret file %s%s\n", s->secret_file,
                s->created ? " (created now; copy it to the workers' and "
                             "clients' machines, mode 0600)"
-                          : "");
+               : s->default_file
+                   ? " (already there: used as it is, not overwritten)"
+                   : "");
         printf("join a worker:   fastpool-worker --server %s:%u "
                "--secret-file %s\n",
                pub, (unsigned)port, s->secret_file);
@@ -703,6 +706,7 @@ struct link {
     bool stop, outage, refused;
     double ready_since; /* an outage ends once ready this long */
     unsigned tries, readies; /* connection attempts finished; times ready */
+    unsigned resets;         /* handshakes reset by the server, in a row */
     char why[300];
 };
 
@@ -713,6 +717,7 @@ static void link_ready(void *arg, fp__tp_conn_t *conn)
     pthread_mutex_lock(&l->lock);
     l->state = L_READY;
     l->readies++;
+    l->resets = 0;
     l->ready_since = fp__now();
     pthread_cond_broadcast(&l->cond);
     pthread_mutex_unlock(&l->lock);
@@ -728,13 +733,32 @@ static void link_message(void *arg, fp__tp_conn_t *conn,
         l->ops->event(l, &m->u.srv);
 }
 
+/* Handshakes the server resets, in a row, that count as a refusal: the
+ * server closes a connection whose proof is wrong, and its ERROR saying so
+ * may come after the reset (then only the reset is seen). */
+#define RESETS_REFUSED 3
+
 static void link_failed(link_t *l, fp_status_t st, const char *reason)
 {
     pthread_mutex_lock(&l->lock);
+    bool in_handshake = l->state == L_CONNECTING;
     l->state = L_IDLE;
     l->tries++;
     snprintf(l->why, sizeof(l->why), "%s",
              reason != NULL && reason[0] ? reason : fp_status_string(st));
+    if (in_handshake && st != FP_ERR_AUTH && reason != NULL &&
+        strstr(reason, "reset by remote peer") != NULL) {
+        l->resets++;
+        snprintf(l->why, sizeof(l->why),
+                 "%.200s (the server closed the handshake: a wrong secret?)",
+                 reason);
+        if (l->resets >= RESETS_REFUSED) {
+            st = FP_ERR_AUTH;
+            reason = l->why;
+        }
+    } else if (!in_handshake) {
+        l->resets = 0;
+    }
     if (st == FP_ERR_AUTH)
         l->refused = true;
     bool log_it = !l->stop && !l->outage && !l->quiet;
