@@ -21,7 +21,8 @@
  *  - Linking the library changes nothing in the host program: no signal
  *    handler, no thread and no UCX before the first call.  UCX is loaded
  *    (dlopen) only when a transport is first used (the first pool with
- *    nodes, or fp_node_start; that client transport then stays, one
+ *    nodes or a server, fp_node_start, fp_server_start or
+ *    fp_server_nodes; the client transport then stays, one
  *    sleeping thread, until the process exits, and logs to stderr at
  *    FP_LOG_LEVEL, not through a context's sink), and its own signal
  *    handlers (SIGSEGV/SIGBUS/SIGFPE/SIGILL backtraces, the SIGHUP debug
