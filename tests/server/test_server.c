@@ -29,6 +29,10 @@
  *                  second start reuses it unchanged
  *   server_down    a pool pointed at a server that is not there fails within
  *                  its connect_timeout, naming the server
+ *   late           a node started before its server registers once the
+ *                  server is up (one outage line); a pool made while the
+ *                  server lists no node starts empty, and a map on it waits
+ *                  for a node to join (node_wait) and completes right
  *
  * Placement: on this host's loopback, or with FP_TEST_NODE_NS="ns:ip,..."
  * (tests/server/in_netns.sh) the server in the first namespace, the nodes
@@ -819,6 +823,43 @@ static int case_server_down(fp_context_t *ctx)
     return 0;
 }
 
+static int case_late(fp_context_t *ctx)
+{
+    proc_t srv, n1, n2;
+    char server[128], ns[64], ip[64];
+    unsigned port = 17000 + (unsigned)(getpid() % 3000);
+    fp_test_node_place(0, ns, sizeof(ns), ip, sizeof(ip));
+    snprintf(server, sizeof(server), "%s:%u", ip, port);
+    node_start(&n1, 1, server, 2); /* no server yet */
+    sleep_s(1.5);
+    server_start(&srv, port, server, sizeof(server));
+    wait_count(server, 1, 5);
+    stop(&n1, SIGTERM);
+    int lines = 0;
+    file_has(n1.log, "unreachable", &lines);
+    CHECK(lines == 1, "the node logged the wait for its server %d times, not "
+                      "once (%s)", lines, n1.log);
+    wait_count(server, 0, 10);
+
+    /* an empty pool fills */
+    evlog_t ev;
+    memset(&ev, 0, sizeof(ev));
+    fp_pool_t *pool = pool_on(ctx, server, &ev);
+    CHECK(fp_pool_node_count(pool) == 0, "%zu nodes", fp_pool_node_count(pool));
+    async_map_t m;
+    map_start(pool, &m, 200, 0);
+    sleep_s(0.5);
+    node_start(&n2, 2, server, 2);
+    map_end(&m);
+    CHECK(ran_in(m.out, m.n, n2.pid) == m.n, "the node that came ran it all");
+    CHECK(saw(&ev, FP_EVENT_JOINED, port_of(n2.addr), 5), "no JOINED");
+    map_free(&m);
+    fp_pool_destroy(pool);
+    stop(&n2, SIGTERM);
+    stop(&srv, SIGTERM);
+    return 0;
+}
+
 /* ---- main ---------------------------------------------------------------------- */
 
 static int node_main(int argc, char **argv)
@@ -863,7 +904,7 @@ int main(int argc, char **argv)
         {"leave", case_leave},       {"secret", case_secret},
         {"restart", case_restart},   {"ports", case_ports},
         {"secret_file", case_secret_file},
-        {"server_down", case_server_down},
+        {"server_down", case_server_down}, {"late", case_late},
     };
     int rc = 2;
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
