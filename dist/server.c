@@ -641,6 +641,9 @@ int fp_server_serve(fp_context_t *ctx, const fp_server_params_t *params)
     (void)fp__parse_hostport(s->address, host, sizeof(host), &port, true, why,
                              sizeof(why));
     public_host(host, pub, sizeof(pub));
+    char abs[PATH_MAX];
+    if (s->secret_file[0] != '\0' && realpath(s->secret_file, abs) != NULL)
+        snprintf(s->secret_file, sizeof(s->secret_file), "%s", abs);
     printf("LISTENING %s\n", s->address);
     if (s->secret_file[0] != '\0') {
         printf("secret file %s%s\n", s->secret_file,
