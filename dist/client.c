@@ -17,6 +17,7 @@
 
 #include "common/chunker.h"
 #include "dist.h"
+#include "server.h"
 
 
 #define CREDITS_PER_EXECUTOR 2
@@ -140,6 +141,7 @@ struct fp__dpool {
     fp_pool_t *shell;
     const fp__logger_t *log;
     fp__tp_t *tp;
+    fp__srv_sub_t *srv; /* nodes from a rendezvous server (server.c) */
     fp_pool_t *local;
     dnode_t *nodes, *nodes_tail;
     size_t nnodes;
@@ -2334,6 +2336,8 @@ static void evt_stop(fp__dpool_t *dp);
  * then say goodbye. */
 static void dpool_close(fp__dpool_t *dp)
 {
+    fp__srv_sub_stop(dp->srv); /* no node added from here on */
+    dp->srv = NULL;
     double deadline = fp__now() + 10.0;
     bool posted = fp__tp_post(dp->tp, close_closure, dp) == FP_OK;
     pthread_mutex_lock(&dp->lock);
@@ -2778,7 +2782,15 @@ fp_status_t fp__dpool_create(fp_pool_t *shell, const fp__dpool_params_t *p,
     free(list);
     if (st != FP_OK)
         goto fail;
-    if (atomic_load(&dp->total_executors) == 0) {
+    if (p->server != NULL) { /* its nodes, now and later (server.c) */
+        if (dp->node_wait == 0)
+            dp->node_wait = dp->connect_timeout;
+        st = fp__srv_sub_start(shell, p->server, dp->connect_timeout, dp->log,
+                               &dp->srv, err);
+        if (st != FP_OK)
+            goto fail;
+    }
+    if (atomic_load(&dp->total_executors) == 0 && dp->srv == NULL) {
         st = FP_ERR_INVALID;
         if (err != NULL) {
             err->status = st;

@@ -171,6 +171,7 @@ typedef struct fp__dpool_params {
     void *on_node_arg;
     const char *const *ship_modules; /* read here, shipped to every node */
     size_t nship_modules;
+    const char *server; /* a rendezvous server to take nodes from (server.c) */
 } fp__dpool_params_t;
 
 /* Make `shell` (a local pool without executors) a distributed pool. */

@@ -52,6 +52,7 @@
 #include "common/futex.h"
 #include "common/settings.h"
 #include "dist.h"
+#include "server.h"
 
 
 #define NODE_MAX_POOLS 64
@@ -184,6 +185,11 @@ struct fp_node {
     bool had_client, leaving, bye_said;
     size_t sends;           /* result sends (batches, BULK) in flight */
     size_t refused;         /* records answered CANCELED while leaving */
+    /* registration with a server (server.c): the records held, as the
+     * progress thread last counted them; the server refused the secret */
+    fp__srv_reg_t *reg;
+    atomic_uint load_held;
+    atomic_int reg_refused;
 };
 
 enum { LEAVE_NONE, LEAVE_DRAINING, LEAVE_BYE_SAID, LEAVE_ALL_GONE };
@@ -1663,6 +1669,37 @@ static void set_err(fp_error_t *err, fp_status_t st, const char *fmt, ...)
     va_end(ap);
 }
 
+/* ---- registering with a server (server.c does the work) ------------------- */
+
+static void load_closure(void *arg)
+{
+    fp_node_t *node = arg;
+    unsigned held = 0;
+    for (nconn_t *nc = node->conns; nc != NULL; nc = nc->next)
+        for (unsigned id = 1; id <= NODE_MAX_POOLS; id++)
+            if (nc->pools[id] != NULL)
+                held += (unsigned)nc->pools[id]->running;
+    atomic_store(&node->load_held, held);
+}
+
+static void node_load(void *arg, unsigned *busy, unsigned *queued)
+{
+    fp_node_t *node = arg;
+    unsigned held = atomic_load(&node->load_held);
+    *busy = held < node->executors ? held : node->executors;
+    *queued = held - *busy;
+    (void)fp__tp_post(node->tp, load_closure, node); /* for the next time */
+}
+
+static void node_refused(void *arg, const char *why)
+{
+    fp_node_t *node = arg;
+    fp__error(node->log, "node %s: the server refused it (%s): stopping",
+              node->address, why);
+    atomic_store(&node->reg_refused, 1);
+    fp_node_stop(node);
+}
+
 fp_status_t fp_node_start(fp_context_t *ctx, const fp_node_params_t *params,
                           fp_node_t **node_p, fp_error_t *err)
 {
@@ -1768,9 +1805,12 @@ fp_status_t fp_node_start(fp_context_t *ctx, const fp_node_params_t *params,
     uint16_t bound = 0;
     st = fp__tp_listen(node->tp, node->bind_host, port, &bound);
     if (st != FP_OK) {
-        set_err(err, st, "cannot listen on %s: %s%s", listen,
-                fp_status_string(st),
-                st == FP_ERR_BUSY ? " (address in use?)" : "");
+        if (st == FP_ERR_BUSY)
+            set_err(err, st, "%s is in use: is another fastpool-worker "
+                             "running there?", listen);
+        else
+            set_err(err, st, "cannot listen on %s: %s", listen,
+                    fp_status_string(st));
         goto fail;
     }
     snprintf(node->address, sizeof(node->address), "%s:%u", node->bind_host,
@@ -1787,6 +1827,19 @@ fp_status_t fp_node_start(fp_context_t *ctx, const fp_node_params_t *params,
         goto fail;
     }
     node->serving = true;
+    if (params->server != NULL && params->server[0] != '\0') {
+        fp__srv_reg_params_t rp = {
+            .server = params->server, .secret_file = params->secret_file,
+            .address = node->address, .host = node->host,
+            .executors = node->executors, .gpus = node->gpus,
+            .load = node_load, .refused = node_refused, .arg = node,
+            .log = node->log};
+        st = fp__srv_reg_start(&rp, &node->reg, why, sizeof(why));
+        if (st != FP_OK) {
+            set_err(err, st, "%s", why);
+            goto fail;
+        }
+    }
     fp__info(node->log, "node %s serving: %u executors, %u cores, %u GPUs",
              node->address, node->executors, node->cores, node->gpus);
     *node_p = node;
@@ -1878,6 +1931,8 @@ void fp_node_destroy(fp_node_t *node)
 {
     if (node == NULL)
         return;
+    fp__srv_reg_stop(node->reg); /* off the server's list first */
+    node->reg = NULL;
     bool left = node_leave(node);
     node->destroying = true;
     if (node->tp != NULL && node->ctl_started) {
@@ -1942,12 +1997,15 @@ int fp_node_serve(fp_context_t *ctx, const fp_node_params_t *params)
     fflush(stdout);
     (void)fp_node_wait(node, -1);
     fp__info(&ctx->log, "node %s stopping", fp_node_address(node));
+    fp__srv_reg_stop(node->reg); /* off the server's list before leaving */
+    node->reg = NULL;
+    int rc = atomic_load(&node->reg_refused) ? 1 : 0;
     (void)node_leave(node); /* a second SIGTERM meanwhile: at once */
     g_serving = NULL;
     fp_node_destroy(node);
     sigaction(SIGTERM, &old_term, NULL);
     sigaction(SIGINT, &old_int, NULL);
-    return 0;
+    return rc;
 }
 
 /* ---- messages --------------------------------------------------------------- */

@@ -235,7 +235,14 @@ static fp_status_t pool_create(fp_context_t *ctx,
         }
     }
 
-    bool distributed = nnodes > 0 || params->local == FP_LOCAL_YES;
+    /* a rendezvous server: given, else FP_SERVER when no nodes are */
+    const char *server = params->server;
+    if (server == NULL && nnodes == 0)
+        server = getenv("FP_SERVER");
+    if (server != NULL && server[0] == '\0')
+        server = NULL;
+    bool distributed =
+        nnodes > 0 || params->local == FP_LOCAL_YES || server != NULL;
     if (!distributed && params->local == FP_LOCAL_NO) {
         free(env_list);
         free(env_copy);
@@ -312,6 +319,7 @@ static fp_status_t pool_create(fp_context_t *ctx,
     dp.on_node_arg = params->on_node_arg;
     dp.ship_modules = mods;
     dp.nship_modules = nmods;
+    dp.server = server;
     if (err != NULL)
         memset(err, 0, sizeof(*err));
     st = fp__dpool_create(pool, &dp, err);

@@ -6,6 +6,12 @@
  *   fastpool-worker --listen ADDR:PORT [--executors N] [--secret-file F]
  *                   [--module PATH.so ...] [--pin core|none]
  *                   [--exit-with-client]
+ *   fastpool-worker --server HOST:PORT [--listen ADDR:PORT] [...]
+ *
+ * --server: register with a fastpool-server (same secret), which tells
+ * clients about this worker; --listen is then optional (default
+ * 0.0.0.0:0, a port of its own).  It registers again by itself after a
+ * server restart; a server that refuses the secret stops it (exit 1).
  *
  * The first line of output is "LISTENING ADDR:PORT" (the port bound when 0
  * was asked).  SIGTERM or SIGINT stops it cleanly: it finishes the tasks
@@ -31,6 +37,7 @@ static int usage(const char *argv0, int code)
             "usage: %s --listen ADDR:PORT [--executors N] [--secret-file F]\n"
             "       [--module PATH.so ...] [--pin core|none] "
             "[--exit-with-client]\n"
+            "       [--server HOST:PORT (register there; --listen optional)]\n"
             "Serves fastpool pools on this machine; prints LISTENING "
             "ADDR:PORT first.\n"
             "SIGTERM/SIGINT: finish the running tasks, hand back the queued "
@@ -65,6 +72,8 @@ int main(int argc, char **argv)
         }
         if (strcmp(a, "--listen") == 0) {
             p.listen = v;
+        } else if (strcmp(a, "--server") == 0) {
+            p.server = v;
         } else if (strcmp(a, "--executors") == 0) {
             char *end;
             errno = 0;
@@ -95,7 +104,8 @@ int main(int argc, char **argv)
             return usage(argv[0], 2);
         }
     }
-    if (p.listen == NULL && getenv("FP_NODE_LISTEN") == NULL) {
+    if (p.listen == NULL && getenv("FP_NODE_LISTEN") == NULL &&
+        p.server == NULL) {
         fprintf(stderr, "%s: --listen ADDR:PORT is required\n", argv[0]);
         return usage(argv[0], 2);
     }

@@ -199,6 +199,9 @@ static const type_info_t type_table[] = {
     {FP__WIRE_MODULE_OFFER, 48, 0, "MODULE_OFFER"},
     {FP__WIRE_MODULE_DATA, 48, 0, "MODULE_DATA"},
     {FP__WIRE_MODULE_REPLY, 48, 0, "MODULE_REPLY"},
+    {FP__WIRE_SRV_REGISTER, 56, 0, "SRV_REGISTER"},
+    {FP__WIRE_SRV_SUBSCRIBE, 32, 0, "SRV_SUBSCRIBE"},
+    {FP__WIRE_SRV_EVENT, 56, 0, "SRV_EVENT"},
     {FP__WIRE_POOL_OPEN, 48, FP__WIRE_F_BULK, "POOL_OPEN"},
     {FP__WIRE_POOL_CLOSE, 32, 0, "POOL_CLOSE"},
     {FP__WIRE_ACK, 48, 0, "ACK"},
@@ -222,11 +225,13 @@ static const uint8_t type_index[32] = {
     [FP__WIRE_GOODBYE] = 5,     [FP__WIRE_ERROR] = 6,
     [FP__WIRE_MODULE_OFFER] = 7, [FP__WIRE_MODULE_DATA] = 8,
     [FP__WIRE_MODULE_REPLY] = 9,
-    [FP__WIRE_POOL_OPEN] = 10,  [FP__WIRE_POOL_CLOSE] = 11,
-    [FP__WIRE_ACK] = 12,        [FP__WIRE_TASK_BATCH] = 13,
-    [FP__WIRE_RESULT_BATCH] = 14, [FP__WIRE_CANCEL] = 15,
-    [FP__WIRE_UPDATE] = 16,     [FP__WIRE_BULK] = 17,
-    [FP__WIRE_EXEC_MSG] = 18,   [FP__WIRE_CLIENT_MSG] = 19,
+    [FP__WIRE_SRV_REGISTER] = 10, [FP__WIRE_SRV_SUBSCRIBE] = 11,
+    [FP__WIRE_SRV_EVENT] = 12,
+    [FP__WIRE_POOL_OPEN] = 13,  [FP__WIRE_POOL_CLOSE] = 14,
+    [FP__WIRE_ACK] = 15,        [FP__WIRE_TASK_BATCH] = 16,
+    [FP__WIRE_RESULT_BATCH] = 17, [FP__WIRE_CANCEL] = 18,
+    [FP__WIRE_UPDATE] = 19,     [FP__WIRE_BULK] = 20,
+    [FP__WIRE_EXEC_MSG] = 21,   [FP__WIRE_CLIENT_MSG] = 22,
 };
 
 static const type_info_t *type_info(uint8_t type)
@@ -608,6 +613,73 @@ fp_status_t fp__wire_iter_result(fp__wire_iter_t *it,
 
 /* ---- header decoding ---------------------------------------------------------- */
 
+/* SRV_REGISTER / SRV_EVENT fixed fields (PROTOCOL.md §5a). */
+static fp_status_t decode_srv_fixed(const ctx_t *c, const uint8_t *f,
+                                    fp__wire_msg_t *m)
+{
+    fp__wire_srv_t *v = &m->u.srv;
+    const uint32_t plen = m->hdr.payload_len;
+    if (m->hdr.type == FP__WIRE_SRV_REGISTER) {
+        v->kind = 0;
+        v->executors = ld32(f);
+        v->gpus = ld32(f + 4);
+        v->busy = ld32(f + 8);
+        v->queued = ld32(f + 12);
+        v->address_len = f[16];
+        v->host_len = f[17];
+        if (!all_zero(f + 18, 6))
+            return cfail(c, "reserved field is not zero");
+    } else {
+        v->kind = f[0];
+        v->address_len = f[1];
+        v->host_len = f[2];
+        v->reason_len = f[3];
+        v->executors = ld32(f + 4);
+        v->gpus = ld32(f + 8);
+        v->busy = ld32(f + 12);
+        v->queued = ld32(f + 16);
+        v->count = ld32(f + 20);
+        if (v->kind < FP__WIRE_SRV_NODE || v->kind > FP__WIRE_SRV_LEAVE)
+            return cfail(c, "unknown kind %u", v->kind);
+    }
+    if (v->kind == FP__WIRE_SRV_END) {
+        if (v->address_len != 0 || v->host_len != 0 || v->reason_len != 0 ||
+            v->executors != 0 || v->gpus != 0 || v->busy != 0 ||
+            v->queued != 0)
+            return cfail(c, "the list's END carries only a count");
+    } else {
+        if (v->count != 0)
+            return cfail(c, "count %" PRIu32 " on kind %u (END only)",
+                         v->count, v->kind);
+        if (v->address_len == 0 || v->address_len > FP__WIRE_SRV_ADDR_MAX)
+            return cfail(c, "address length %zu is outside 1..%d",
+                         v->address_len, FP__WIRE_SRV_ADDR_MAX);
+        if (v->host_len > FP__WIRE_SRV_HOST_MAX)
+            return cfail(c, "host name length %zu exceeds %d", v->host_len,
+                         FP__WIRE_SRV_HOST_MAX);
+        if (v->reason_len != 0 && v->kind != FP__WIRE_SRV_LEAVE)
+            return cfail(c, "a reason on kind %u (LEAVE only)", v->kind);
+        if (v->kind != FP__WIRE_SRV_LEAVE &&
+            (v->executors == 0 || v->executors > FP__WIRE_MAX_EXECUTORS))
+            return cfail(c, "executor count %" PRIu32 " is outside 1..%d",
+                         v->executors, FP__WIRE_MAX_EXECUTORS);
+        if (v->executors > FP__WIRE_MAX_EXECUTORS ||
+            v->gpus > FP__WIRE_MAX_EXECUTORS)
+            return cfail(c, "executor or GPU count exceeds %d",
+                         FP__WIRE_MAX_EXECUTORS);
+        if (v->busy > v->executors)
+            return cfail(c, "%" PRIu32 " busy executors of %" PRIu32,
+                         v->busy, v->executors);
+    }
+    size_t want = v->address_len + v->host_len + v->reason_len;
+    if (plen != want)
+        return cfail(c,
+                     "payload length %" PRIu32
+                     " must be %zu (address %zu + host %zu + reason %zu)",
+                     plen, want, v->address_len, v->host_len, v->reason_len);
+    return FP_OK;
+}
+
 static fp_status_t decode_fixed(const ctx_t *c, const uint8_t *f,
                                 fp__wire_msg_t *m)
 {
@@ -658,8 +730,12 @@ static fp_status_t decode_fixed(const ctx_t *c, const uint8_t *f,
                          " must be 64 (nonce echo + MAC)",
                          plen);
         return FP_OK;
+    case FP__WIRE_SRV_REGISTER:
+    case FP__WIRE_SRV_EVENT:
+        return decode_srv_fixed(c, f, m);
     case FP__WIRE_AUTH_OK:
     case FP__WIRE_POOL_CLOSE:
+    case FP__WIRE_SRV_SUBSCRIBE:
         if (plen != 0)
             return cfail(c, "payload length %" PRIu32 " must be 0", plen);
         return FP_OK;
@@ -1117,7 +1193,19 @@ static fp_status_t decode_payload(const ctx_t *c, const uint8_t *p,
     case FP__WIRE_CLIENT_MSG:
         m->u.emsg.data = m->u.emsg.len > 0 ? p : NULL;
         return FP_OK;
-    default: /* AUTH_OK, POOL_CLOSE, HEARTBEAT: empty */
+    case FP__WIRE_SRV_REGISTER:
+    case FP__WIRE_SRV_EVENT: {
+        fp__wire_srv_t *v = &m->u.srv;
+        const uint8_t *h = p + v->address_len, *r = h + v->host_len;
+        v->address = v->address_len ? (const char *)p : NULL;
+        v->host = v->host_len ? (const char *)h : NULL;
+        v->reason = v->reason_len ? (const char *)r : NULL;
+        if ((st = check_text(c, "address", p, v->address_len)) != FP_OK ||
+            (st = check_text(c, "host name", h, v->host_len)) != FP_OK)
+            return st;
+        return check_text(c, "reason", r, v->reason_len);
+    }
+    default: /* AUTH_OK, POOL_CLOSE, HEARTBEAT, SRV_SUBSCRIBE: empty */
         return FP_OK;
     }
 }
@@ -1245,6 +1333,14 @@ fp_status_t fp__wire_size(const fp__wire_msg_t *msg, size_t *hdr_len_p,
     case FP__WIRE_CLIENT_MSG:
         plen = msg->u.emsg.len;
         break;
+    case FP__WIRE_SRV_REGISTER:
+    case FP__WIRE_SRV_EVENT:
+        if (msg->u.srv.address_len > 255 || msg->u.srv.host_len > 255 ||
+            msg->u.srv.reason_len > 255)
+            return cfail(&c, "a string is longer than 255 bytes");
+        plen = msg->u.srv.address_len + msg->u.srv.host_len +
+               msg->u.srv.reason_len;
+        break;
     default:
         break;
     }
@@ -1344,6 +1440,25 @@ static void write_header(uint8_t *h, const fp__wire_msg_t *m, size_t hlen,
     case FP__WIRE_CLIENT_MSG:
         st32(f, m->u.emsg.executor);
         break;
+    case FP__WIRE_SRV_REGISTER:
+        st32(f, m->u.srv.executors);
+        st32(f + 4, m->u.srv.gpus);
+        st32(f + 8, m->u.srv.busy);
+        st32(f + 12, m->u.srv.queued);
+        f[16] = (uint8_t)m->u.srv.address_len;
+        f[17] = (uint8_t)m->u.srv.host_len;
+        break;
+    case FP__WIRE_SRV_EVENT:
+        f[0] = m->u.srv.kind;
+        f[1] = (uint8_t)m->u.srv.address_len;
+        f[2] = (uint8_t)m->u.srv.host_len;
+        f[3] = (uint8_t)m->u.srv.reason_len;
+        st32(f + 4, m->u.srv.executors);
+        st32(f + 8, m->u.srv.gpus);
+        st32(f + 12, m->u.srv.busy);
+        st32(f + 16, m->u.srv.queued);
+        st32(f + 20, m->u.srv.count);
+        break;
     default:
         break;
     }
@@ -1414,6 +1529,15 @@ static fp_status_t write_payload(const ctx_t *c, uint8_t *p,
     case FP__WIRE_CLIENT_MSG:
         ok = copy_in(p, m->u.emsg.data, plen);
         break;
+    case FP__WIRE_SRV_REGISTER:
+    case FP__WIRE_SRV_EVENT: {
+        const fp__wire_srv_t *v = &m->u.srv;
+        ok = copy_in(p, v->address, v->address_len) &&
+             copy_in(p + v->address_len, v->host, v->host_len) &&
+             copy_in(p + v->address_len + v->host_len, v->reason,
+                     v->reason_len);
+        break;
+    }
     default:
         break;
     }
@@ -1712,6 +1836,12 @@ bool fp__wire_sender_ok(uint8_t role, const fp__wire_msg_t *msg)
         return role == FP__WIRE_ROLE_CLIENT;
     if (type == FP__WIRE_MODULE_REPLY)
         return role == FP__WIRE_ROLE_NODE;
+    if (type == FP__WIRE_SRV_REGISTER)
+        return role == FP__WIRE_ROLE_NODE;
+    if (type == FP__WIRE_SRV_SUBSCRIBE)
+        return role == FP__WIRE_ROLE_CLIENT;
+    if (type == FP__WIRE_SRV_EVENT)
+        return role == FP__WIRE_ROLE_SERVER;
     if (!pool_scoped(type))
         return type_info(type) != NULL;
     switch (type) {

@@ -121,6 +121,10 @@ typedef enum fp__wire_type {
     FP__WIRE_MODULE_OFFER = 7, /* client -> node: a task module's hash, size */
     FP__WIRE_MODULE_DATA = 8,  /* client -> node: its bytes (after NEED) */
     FP__WIRE_MODULE_REPLY = 9, /* node -> client: HAVE, NEED, LOADED, FAILED */
+    FP__WIRE_SRV_REGISTER = 10,  /* node -> server: here I am, my load */
+    FP__WIRE_SRV_SUBSCRIBE = 11, /* client -> server: the list, then events */
+    FP__WIRE_SRV_EVENT = 12,     /* server -> client: a node listed, the
+                                    list's end, a JOIN or a LEAVE */
     FP__WIRE_POOL_OPEN = 16,
     FP__WIRE_POOL_CLOSE = 17,
     FP__WIRE_ACK = 18,
@@ -164,6 +168,15 @@ typedef enum fp__wire_type {
 #define FP__WIRE_MOD_NEED 2   /* send MODULE_DATA */
 #define FP__WIRE_MOD_LOADED 3 /* the bytes were right; written and loaded */
 #define FP__WIRE_MOD_FAILED 4 /* status < 0 and the reason */
+
+/* SRV_EVENT kinds. */
+#define FP__WIRE_SRV_NODE 1  /* a node registered now (the list) */
+#define FP__WIRE_SRV_END 2   /* the list is complete (count = its length) */
+#define FP__WIRE_SRV_JOIN 3  /* a node registered */
+#define FP__WIRE_SRV_LEAVE 4 /* a node left cleanly or its connection died */
+
+#define FP__WIRE_SRV_ADDR_MAX 127 /* "ADDR:PORT" of a node, bytes */
+#define FP__WIRE_SRV_HOST_MAX 63  /* a node's host name, bytes */
 
 /* Task record kinds. */
 #define FP__WIRE_KIND_MAP 1   /* elements [start, start+count) of a map */
@@ -284,6 +297,22 @@ typedef struct fp__wire_module {
     size_t message_len;
 } fp__wire_module_t;
 
+/* SRV_REGISTER (kind 0) and SRV_EVENT.  Strings are not NUL-terminated. */
+typedef struct fp__wire_srv {
+    uint8_t kind;        /* SRV_EVENT: FP__WIRE_SRV_*; SRV_REGISTER: 0 */
+    uint32_t executors;  /* REGISTER, NODE, JOIN: 1..MAX_EXECUTORS */
+    uint32_t gpus;       /* 0..MAX_EXECUTORS */
+    uint32_t busy;       /* executors running a task, <= executors */
+    uint32_t queued;     /* records held beyond those running */
+    uint32_t count;      /* END: nodes listed before it; else 0 */
+    const char *address; /* "ADDR:PORT", 1..SRV_ADDR_MAX bytes (END: none) */
+    size_t address_len;
+    const char *host;    /* 0..SRV_HOST_MAX bytes */
+    size_t host_len;
+    const char *reason;  /* LEAVE only: 0..TEXT_MAX bytes */
+    size_t reason_len;
+} fp__wire_srv_t;
+
 typedef struct fp__wire_msg {
     fp__wire_hdr_t hdr;
     union {
@@ -297,7 +326,8 @@ typedef struct fp__wire_msg {
         fp__wire_bulk_t bulk;           /* BULK */
         fp__wire_exec_msg_t emsg;       /* EXEC_MSG, CLIENT_MSG */
         fp__wire_module_t module;       /* MODULE_OFFER, _DATA, _REPLY */
-    } u; /* AUTH_OK and POOL_CLOSE have no body */
+        fp__wire_srv_t srv;             /* SRV_REGISTER, SRV_EVENT */
+    } u; /* AUTH_OK, POOL_CLOSE and SRV_SUBSCRIBE have no body */
 } fp__wire_msg_t;
 
 /* A BULK message that carries a whole object of `len` bytes as its one
@@ -510,7 +540,8 @@ fp_status_t fp__wire_negotiate(uint8_t our_min, uint8_t our_max,
  * decoded message): pool messages go client -> node (BULK ARG/INIT/UPDATE
  * included) or node -> client (ACK, RESULT_BATCH, BULK RESULT); MODULE_OFFER
  * and MODULE_DATA only client -> node, MODULE_REPLY only node -> client;
- * a server sends only the other connection-level messages. */
+ * a server sends only connection-level messages: SRV_EVENT (and only a
+ * server does); SRV_REGISTER comes from nodes, SRV_SUBSCRIBE from clients. */
 bool fp__wire_sender_ok(uint8_t role, const fp__wire_msg_t *msg);
 
 #ifdef __cplusplus

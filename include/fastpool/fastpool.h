@@ -21,7 +21,8 @@
  *  - Linking the library changes nothing in the host program: no signal
  *    handler, no thread and no UCX before the first call.  UCX is loaded
  *    (dlopen) only when a transport is first used (the first pool with
- *    nodes, or fp_node_start; that client transport then stays, one
+ *    nodes or a server, fp_node_start, fp_server_start or
+ *    fp_server_nodes; the client transport then stays, one
  *    sleeping thread, until the process exits, and logs to stderr at
  *    FP_LOG_LEVEL, not through a context's sink), and its own signal
  *    handlers (SIGSEGV/SIGBUS/SIGFPE/SIGILL backtraces, the SIGHUP debug
@@ -360,6 +361,19 @@ typedef struct fp_pool_params {
      * Shipping is part of a node's join: it must fit connect_timeout. */
     const char *const *ship_modules;
     size_t nship_modules;
+    /* A rendezvous server ("HOST:PORT" of a fastpool-server, see
+     * fp_server_start) to take nodes from; NULL: $FP_SERVER when neither
+     * nodes nor FP_NODES are given, else none.  The pool connects to it
+     * (same secret as the nodes) within connect_timeout, or fails with
+     * `err` naming the server; then adds every node registered there, keeps
+     * adding the ones that register later, and forgets the ones that leave.
+     * A node the pool is connected to is judged by its own connection (a
+     * LEAVE from the server never takes work away from it: a node that
+     * stops says goodbye itself, a dead one is found dead directly).  The
+     * pool may start with no node; queued work then waits node_wait seconds
+     * (0 here: connect_timeout) for one.  A server that goes away later
+     * disturbs nothing running: the pool reconnects in the background. */
+    const char *server;
 } fp_pool_params_t;
 
 
@@ -489,6 +503,13 @@ typedef struct fp_node_params {
     bool exit_with_client;    /* stop when its last client has gone (after
                                  the first came): a node a client started
                                  for itself */
+    const char *server;       /* "HOST:PORT" of a fastpool-server to
+                                 register with (same secret); NULL: none.
+                                 Registration runs in the background and
+                                 comes back after a server restart (tries
+                                 at most 1 s apart, one log line per
+                                 outage); a server that refuses the secret
+                                 stops the node (fp_node_serve returns 1) */
 } fp_node_params_t;
 
 typedef struct fp_node fp_node_t;
@@ -520,6 +541,70 @@ FP_API void fp_node_destroy(fp_node_t *node);
  * the client rank (FP_PMIX_CLIENT_RANK, default 0), whose pools that name
  * no nodes get the other ranks as nodes (README "Under mpirun and Slurm"). */
 FP_API int fp_node_serve(fp_context_t *ctx, const fp_node_params_t *params);
+
+/* ------------------------------------------------------------------------ */
+/* The rendezvous server                                                      */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * A server where nodes register and clients learn them (fastpool-server).
+ * It is never on the data path: clients connect to the nodes themselves.
+ * It keeps, in memory only, the nodes connected to it now; a restarted
+ * server learns them again as they re-register.
+ */
+#define FP_SERVER_PORT 7770 /* the default port */
+
+typedef struct fp_server_params {
+    const char *listen;      /* "ADDR:PORT"; NULL: "0.0.0.0:7770" (port 0:
+                                any) */
+    const char *secret_file; /* NULL: FP_SECRET_FILE / FP_SECRET, else a
+                                file made for it (32 random bytes, hex) at
+                                $XDG_CONFIG_HOME (else ~/.config)
+                                /fastpool/server-PORT.secret, mode 0600 in
+                                a 0700 directory; one already there is used,
+                                never overwritten */
+} fp_server_params_t;
+
+typedef struct fp_server fp_server_t;
+
+/* Start listening (a progress thread of its own); returns at once.  An
+ * address in use: FP_ERR_BUSY, "ADDR:PORT is in use: is another
+ * fastpool-server running there?". */
+FP_API fp_status_t fp_server_start(fp_context_t *ctx,
+                                   const fp_server_params_t *params,
+                                   fp_server_t **server_p, fp_error_t *err);
+/* "ADDR:PORT" bound (the port chosen when 0 was asked). */
+FP_API const char *fp_server_address(const fp_server_t *server);
+/* The secret file in use ("" when the secret came from FP_SECRET), and
+ * whether fp_server_start created it. */
+FP_API const char *fp_server_secret_file(const fp_server_t *server,
+                                         bool *created_p);
+/* Nodes registered now. */
+FP_API size_t fp_server_node_count(fp_server_t *server);
+/* Say goodbye to every node and client, free everything. */
+FP_API void fp_server_destroy(fp_server_t *server);
+/* The whole life of a server: start, print "LISTENING ADDR:PORT" and the
+ * command that joins a worker, serve until SIGTERM/SIGINT.  Returns a
+ * process exit status (1 on a start error, described on stderr). */
+FP_API int fp_server_serve(fp_context_t *ctx, const fp_server_params_t *params);
+
+/* A node as a server lists it. */
+typedef struct fp_server_node {
+    char address[128]; /* "ADDR:PORT" clients connect to */
+    char host[64];
+    unsigned executors, gpus;
+    unsigned busy;     /* executors running a task */
+    unsigned queued;   /* records it holds beyond those */
+} fp_server_node_t;
+
+/* The nodes registered at `server` ("HOST:PORT"; NULL: $FP_SERVER), asked
+ * with the secret in `secret_file` (NULL: FP_SECRET_FILE / FP_SECRET),
+ * within 10 s.  *nodes_p: an array of *n_p entries (NULL when 0), freed
+ * with fp_server_nodes_free.  `err` names the server and the cause. */
+FP_API fp_status_t fp_server_nodes(const char *server, const char *secret_file,
+                                   fp_server_node_t **nodes_p, size_t *n_p,
+                                   fp_error_t *err);
+FP_API void fp_server_nodes_free(fp_server_node_t *nodes);
 
 /* Deliver `update` (copied) to every executor's worker-class update hook,
  * between tasks, and wait until all have run it.  Executors that are asleep

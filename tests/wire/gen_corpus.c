@@ -287,6 +287,42 @@ int main(int argc, char **argv)
     encode(&e, &m, "update-bulk");
     emit("valid-update-bulk", &e);
 
+    /* the rendezvous server's messages */
+    m = (fp__wire_msg_t){0};
+    m.hdr.type = FP__WIRE_SRV_REGISTER;
+    m.u.srv.executors = 8;
+    m.u.srv.gpus = 1;
+    m.u.srv.busy = 2;
+    m.u.srv.queued = 5;
+    m.u.srv.address = "0.0.0.0:4242";
+    m.u.srv.address_len = 12;
+    m.u.srv.host = "node-a";
+    m.u.srv.host_len = 6;
+    encode(&e, &m, "srv-register");
+    emit("valid-srv-register", &e);
+    m = (fp__wire_msg_t){0};
+    m.hdr.type = FP__WIRE_SRV_SUBSCRIBE;
+    encode(&e, &m, "srv-subscribe");
+    emit("valid-srv-subscribe", &e);
+    m = (fp__wire_msg_t){0};
+    m.hdr.type = FP__WIRE_SRV_EVENT;
+    m.u.srv.kind = FP__WIRE_SRV_LEAVE;
+    m.u.srv.executors = 8;
+    m.u.srv.address = "10.77.0.2:4242";
+    m.u.srv.address_len = 14;
+    m.u.srv.host = "node-a";
+    m.u.srv.host_len = 6;
+    m.u.srv.reason = "left";
+    m.u.srv.reason_len = 4;
+    encode(&e, &m, "srv-event-leave");
+    emit("valid-srv-event-leave", &e);
+    m = (fp__wire_msg_t){0};
+    m.hdr.type = FP__WIRE_SRV_EVENT;
+    m.u.srv.kind = FP__WIRE_SRV_END;
+    m.u.srv.count = 2;
+    encode(&e, &m, "srv-event-end");
+    emit("valid-srv-event-end", &e);
+
     m = (fp__wire_msg_t){0};
     m.hdr.type = FP__WIRE_BULK;
     m.hdr.pool = 1;

@@ -1173,7 +1173,7 @@ static void test_reject_header(void **state)
     expect_reject(&w, "unsupported protocol version 255");
 
     /* unknown types */
-    static const uint8_t bad_types[] = {0, 10, 15, 26, 99, 255};
+    static const uint8_t bad_types[] = {0, 13, 15, 26, 99, 255};
     for (size_t i = 0; i < sizeof bad_types; i++) {
         char want[64];
         build(&w, &m);
@@ -2194,6 +2194,138 @@ static void test_roundtrip_reject_module(void **state)
     expect_reject(&w, "module id 0 is reserved");
 }
 
+/* The rendezvous server's messages: SRV_REGISTER (node -> server),
+ * SRV_SUBSCRIBE (client -> server), SRV_EVENT (server -> client): fields,
+ * strings in the payload, the END's count, bounds, roles. */
+static void test_roundtrip_reject_srv(void **state)
+{
+    (void)state;
+    wmsg_t w;
+    fp__wire_msg_t m = {0}, d;
+    uint8_t *hc, *pc, *f;
+    m.hdr.type = FP__WIRE_SRV_REGISTER;
+    m.u.srv.executors = 8;
+    m.u.srv.gpus = 2;
+    m.u.srv.busy = 3;
+    m.u.srv.queued = 11;
+    m.u.srv.address = "0.0.0.0:4242";
+    m.u.srv.address_len = 12;
+    m.u.srv.host = "h2";
+    m.u.srv.host_len = 2;
+    build(&w, &m);
+    assert_int_equal(w.hlen, 56);
+    assert_int_equal(w.plen, 14);
+    expect_ok_keep(&w, &d, &hc, &pc);
+    assert_int_equal(d.hdr.type, FP__WIRE_SRV_REGISTER);
+    assert_int_equal(d.u.srv.executors, 8);
+    assert_int_equal(d.u.srv.gpus, 2);
+    assert_int_equal(d.u.srv.busy, 3);
+    assert_int_equal(d.u.srv.queued, 11);
+    assert_int_equal(d.u.srv.address_len, 12);
+    assert_ptr_equal(d.u.srv.address, pc);
+    assert_memory_equal(d.u.srv.address, "0.0.0.0:4242", 12);
+    assert_memory_equal(d.u.srv.host, "h2", 2);
+    assert_null(d.u.srv.reason);
+    assert_true(fp__wire_sender_ok(FP__WIRE_ROLE_NODE, &d));
+    assert_false(fp__wire_sender_ok(FP__WIRE_ROLE_CLIENT, &d));
+    assert_false(fp__wire_sender_ok(FP__WIRE_ROLE_SERVER, &d));
+    assert_string_equal(fp__wire_type_name(FP__WIRE_SRV_REGISTER),
+                        "SRV_REGISTER");
+    free(hc);
+    free(pc);
+    f = H(&w) + FP__WIRE_COMMON_SIZE;
+    put32(f, 0);
+    expect_reject(&w, "SRV_REGISTER: executor count 0 is outside");
+    build(&w, &m);
+    put32(f + 8, 9); /* busy > executors */
+    expect_reject(&w, "9 busy executors of 8");
+    build(&w, &m);
+    f[16] = 0;
+    expect_reject(&w, "address length 0 is outside 1..127");
+    build(&w, &m);
+    f[17] = 64;
+    expect_reject(&w, "host name length 64 exceeds 63");
+    build(&w, &m);
+    f[20] = 1;
+    expect_reject(&w, "SRV_REGISTER: reserved field is not zero");
+    build(&w, &m);
+    f[17] = 3; /* says 3 host bytes, 2 came */
+    expect_reject(&w, "must be 15 (address 12 + host 3 + reason 0)");
+    build(&w, &m);
+    P(&w)[3] = 0;
+    expect_reject(&w, "address contains a NUL byte at offset 3");
+    build(&w, &m);
+    put32(H(&w) + 20, 5); /* a pool id */
+    expect_reject(&w, "pool id 5 on a connection message");
+
+    /* SUBSCRIBE: nothing in it */
+    m = (fp__wire_msg_t){0};
+    m.hdr.type = FP__WIRE_SRV_SUBSCRIBE;
+    build(&w, &m);
+    assert_int_equal(w.hlen, 32);
+    expect_ok_keep(&w, &d, &hc, &pc);
+    assert_true(fp__wire_sender_ok(FP__WIRE_ROLE_CLIENT, &d));
+    assert_false(fp__wire_sender_ok(FP__WIRE_ROLE_NODE, &d));
+    free(hc);
+    free(pc);
+
+    /* EVENT: a LEAVE with its reason */
+    m = (fp__wire_msg_t){0};
+    m.hdr.type = FP__WIRE_SRV_EVENT;
+    m.u.srv.kind = FP__WIRE_SRV_LEAVE;
+    m.u.srv.executors = 4;
+    m.u.srv.address = "10.77.0.2:5000";
+    m.u.srv.address_len = 14;
+    m.u.srv.host = "node-b";
+    m.u.srv.host_len = 6;
+    m.u.srv.reason = "lost: hung";
+    m.u.srv.reason_len = 10;
+    build(&w, &m);
+    assert_int_equal(w.hlen, 56);
+    expect_ok_keep(&w, &d, &hc, &pc);
+    assert_int_equal(d.u.srv.kind, FP__WIRE_SRV_LEAVE);
+    assert_memory_equal(d.u.srv.address, "10.77.0.2:5000", 14);
+    assert_memory_equal(d.u.srv.host, "node-b", 6);
+    assert_memory_equal(d.u.srv.reason, "lost: hung", 10);
+    assert_true(fp__wire_sender_ok(FP__WIRE_ROLE_SERVER, &d));
+    assert_false(fp__wire_sender_ok(FP__WIRE_ROLE_CLIENT, &d));
+    assert_false(fp__wire_sender_ok(FP__WIRE_ROLE_NODE, &d));
+    free(hc);
+    free(pc);
+    f = H(&w) + FP__WIRE_COMMON_SIZE;
+    f[0] = 5;
+    expect_reject(&w, "SRV_EVENT: unknown kind 5");
+    build(&w, &m);
+    f[0] = FP__WIRE_SRV_JOIN; /* a reason on a JOIN */
+    expect_reject(&w, "a reason on kind 3 (LEAVE only)");
+    build(&w, &m);
+    put32(f + 20, 2);
+    expect_reject(&w, "count 2 on kind 4 (END only)");
+
+    /* END: a count and nothing else */
+    m = (fp__wire_msg_t){0};
+    m.hdr.type = FP__WIRE_SRV_EVENT;
+    m.u.srv.kind = FP__WIRE_SRV_END;
+    m.u.srv.count = 3;
+    build(&w, &m);
+    assert_int_equal(w.plen, 0);
+    expect_ok_keep(&w, &d, &hc, &pc);
+    assert_int_equal(d.u.srv.kind, FP__WIRE_SRV_END);
+    assert_int_equal(d.u.srv.count, 3);
+    free(hc);
+    free(pc);
+    f = H(&w) + FP__WIRE_COMMON_SIZE;
+    put32(f + 4, 1);
+    expect_reject(&w, "the list's END carries only a count");
+    /* the encoder refuses what the decoder would */
+    m.u.srv.executors = 1;
+    uint8_t buf[128];
+    size_t len;
+    assert_int_equal(fp__wire_encode(buf, sizeof buf, &m, &len, reason,
+                                     sizeof reason),
+                     FP_ERR_INVALID);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -2226,6 +2358,7 @@ int main(void)
         cmocka_unit_test(test_reject_late_record),
         cmocka_unit_test(test_roundtrip_reject_msg),
         cmocka_unit_test(test_roundtrip_reject_module),
+        cmocka_unit_test(test_roundtrip_reject_srv),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
