@@ -169,6 +169,8 @@ typedef struct fp__dpool_params {
     double node_deadline, node_wait;
     fp_node_event_fn_t on_node;
     void *on_node_arg;
+    bool encrypt; /* connections to the nodes are sealed (the transport's
+                     FP_ENCRYPT default holds otherwise) */
 } fp__dpool_params_t;
 
 /* Make `shell` (a local pool without executors) a distributed pool. */

@@ -350,6 +350,15 @@ typedef struct fp_pool_params {
      * function of this pool except fp_pool_destroy and fp_pool_collect. */
     void (*on_message)(void *arg, const struct fp_message *msg);
     void *on_message_arg;
+    /* Encrypt every message to and from the nodes after the handshake
+     * (AES-256-GCM, keys derived from the pool secret and fresh nonces per
+     * connection; replayed or altered messages are refused).  false:
+     * FP_ENCRYPT, else the config file's transport.encrypt, else off.  The
+     * nodes must encrypt too (fp_node_params_t.encrypt / FP_ENCRYPT=1):
+     * a node that differs is refused, with a reason saying which side
+     * requires it.  Large buffers are then copied once on sending (into a
+     * staging buffer, encrypted): no zero copy on the sending side. */
+    bool encrypt;
 } fp_pool_params_t;
 
 
@@ -456,6 +465,11 @@ typedef struct fp_node_params {
     bool exit_with_client;    /* stop when its last client has gone (after
                                  the first came): a node a client started
                                  for itself */
+    bool encrypt;             /* require encryption of every message
+                                 (see fp_pool_params_t.encrypt); false:
+                                 FP_ENCRYPT, else the config file's
+                                 transport.encrypt, else off.  A client
+                                 that differs is refused */
 } fp_node_params_t;
 
 typedef struct fp_node fp_node_t;
