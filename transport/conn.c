@@ -251,10 +251,15 @@ static bool negotiate_encryption(fp__tp_conn_t *c, const fp__wire_msg_t *m)
                  "too",
                  peer, c->peer, me);
     fp__tp_log(c->tp, FP_LOG_ERROR, "%s", reason);
-    /* the acceptor answers with its HELLO first, so the initiator sees
-     * what this side asks for and gives its own reason */
-    if (!c->client)
-        send_hello(c);
+    /* The acceptor answers with its HELLO (and nothing more: no AUTH, so
+     * the handshake cannot complete), so that the initiator sees what this
+     * side asks for and closes with its own reason; this side then closes
+     * on the initiator's ERROR, its leaving, or the handshake deadline.
+     * Closing here at once would lose both messages (a FORCE close drops
+     * what is not yet sent) and leave the initiator with "connection
+     * reset". */
+    if (!c->client && send_hello(c) == FP_OK)
+        return false;
     fail(c, FP_ERR_AUTH, m->hdr.seq, m->hdr.type, reason);
     return false;
 }

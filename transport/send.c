@@ -299,7 +299,7 @@ fp_status_t fp__tp_send_sealed(fp__tp_conn_t *c, const void *header,
             s->buf[len / 2] ^= 0x10;
         else
             amh[FP__CRYPT_ENV_LEN] ^= 0x10;
-        fp__tp_log(tp, FP_LOG_WARN,
+        fp__tp_log(tp, FP_LOG_ERROR,
                    "FP_TEST_TAMPER: flipped a bit in sealed message %llu "
                    "(%zu-byte payload) to %s",
                    (unsigned long long)tp->stats.sealed, len, c->peer);
