@@ -11,6 +11,7 @@
  *   conn.c       the connection protocol: handshake, heartbeats, gating
  *   regcache.c   the registration cache
  *   auth.c, wire.c  authentication and the wire format (no UCX)
+ *   crypt.c      the sealed record of optional encryption (no UCX)
  *
  * Design note.
  *
