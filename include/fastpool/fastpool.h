@@ -429,9 +429,14 @@ typedef struct fp_pool_stats {
     uint64_t bytes_sent, bytes_received;
     uint64_t rndv_sent, rndv_received; /* messages that went zero-copy */
     uint64_t bytes_copied;       /* payload bytes fastpool copied (eager
-                                    messages kept past their callback) */
+                                    messages kept past their callback; with
+                                    encryption also every payload byte
+                                    sent, sealed into a staging buffer,
+                                    and every eager byte received) */
     uint64_t large_bytes_copied; /* of those, in messages at or above the
-                                    rendezvous threshold: 0 by design */
+                                    rendezvous threshold, by the pool layer:
+                                    0 by design (encryption's staging is
+                                    counted in bytes_copied only) */
     uint64_t rndv_threshold;
     /* membership and failures */
     uint64_t nodes_joined, nodes_left, nodes_died;
