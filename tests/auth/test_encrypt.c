@@ -13,7 +13,8 @@
  *                         sides say the node requires encryption
  *   test_client_requires  client encrypts, node not: refused, both say so
  *   test_tamper           a node that flips a bit in its Nth sealed message
- *                         (FP_TEST_TAMPER, eager and rendezvous): the client
+ *                         (FP_TEST_TAMPER; an eager result batch, a 4 MiB
+ *                         rendezvous result): the client
  *                         refuses it ("message failed authentication") and
  *                         closes the connection
  */
@@ -305,15 +306,18 @@ static void test_client_requires(void **state)
 
 struct big_arg {
     fp_pool_t *pool;
+    bool big;
     fp_error_t err;
 };
 
+/* 2 x 4 MiB (rendezvous results) or 100 x 8 bytes (one eager batch) */
 static fp_status_t big_fn(void *arg)
 {
     struct big_arg *a = arg;
-    unsigned char *in = calloc(2, BIG), *out = calloc(2, BIG);
-    fp_status_t st = fp_map(a->pool, "e.big", in, BIG, 2, out, BIG, NULL,
-                            &a->err);
+    size_t n = a->big ? 2 : 100, sz = a->big ? BIG : 8;
+    unsigned char *in = calloc(n, sz), *out = calloc(n, sz);
+    fp_status_t st = fp_map(a->pool, a->big ? "e.big" : "e.sq", in, sz, n,
+                            out, sz, NULL, &a->err);
     free(in);
     free(out);
     return st;
@@ -322,16 +326,22 @@ static fp_status_t big_fn(void *arg)
 static void test_tamper(void **state)
 {
     (void)state;
-    /* the node's sealed messages: 1 the POOL_OPEN ACK, then results
-     * (RESULT_BATCH eager, BULK rendezvous, in some order) */
-    for (int nth = 2; nth <= 3; nth++) {
+    /* the node's sealed messages: 1 the POOL_OPEN ACK, then results: for
+     * the small map one eager RESULT_BATCH, for the large one BULKs by
+     * rendezvous (and their RESULT_BATCH) */
+    static const struct {
+        int nth;
+        bool big;
+    } cases[] = {{2, false}, {2, true}, {3, true}};
+    for (size_t ci = 0; ci < sizeof(cases) / sizeof(cases[0]); ci++) {
+        int nth = cases[ci].nth;
         char nlog[128], clog[128], text[16384], env[64];
         log_path(nlog, sizeof(nlog), "tnode");
         log_path(clog, sizeof(clog), "tclient");
         snprintf(env, sizeof(env), "FP_TEST_TAMPER=%d", nth);
         fp_test_node_t node;
         node_start(&node, 0, "FP_ENCRYPT=1", env, nlog);
-        struct big_arg a = {0};
+        struct big_arg a = {.big = cases[ci].big};
         fp_status_t st = pool_on(node.addr, true, &a.pool, &a.err);
         if (st != FP_OK)
             fail_msg("pool on %s: %s", node.addr, a.err.message);
@@ -342,13 +352,15 @@ static void test_tamper(void **state)
                          "path?)") == NULL)
             fail_msg("message %d: the client did not refuse it: '%s' / '%s'",
                      nth, a.err.message, text);
-        printf("tamper %d: map failed as it should: %s\n", nth,
-               a.err.message);
+        printf("tamper %d (%s map): map failed as it should: %s\n", nth,
+               a.big ? "4 MiB" : "small", a.err.message);
         fp_pool_destroy(a.pool);
         fp_test_node_end(&node, SIGTERM);
         slurp(nlog, text, sizeof(text));
-        if (strstr(text, "FP_TEST_TAMPER") == NULL)
+        const char *line = strstr(text, "FP_TEST_TAMPER");
+        if (line == NULL)
             fail_msg("the node did not tamper: '%s'", text);
+        printf("  node: %.*s\n", (int)strcspn(line, "\n"), line);
         unlink(nlog);
         unlink(clog);
     }
