@@ -62,6 +62,9 @@ extern "C" {
       "debug action)")                                                         \
     X(UCX_LIB, "FP_UCX_LIB", "transport", "ucx_lib", STRING, 0, 0,             \
       "libucp.so.0", "the UCX library to load on first use")                   \
+    X(ENCRYPT, "FP_ENCRYPT", "transport", "encrypt", BOOL, 0, 1, "no",          \
+      "seal every message after the handshake (AES-256-GCM); both sides "     \
+      "must agree")                                                            \
     X(NODE_LEAVE_TIMEOUT, "FP_NODE_LEAVE_TIMEOUT", "node", "leave_timeout",    \
       SECONDS, 0, 86400, "60",                                                 \
       "seconds a stopping node waits for its running tasks before it stops "   \

@@ -172,6 +172,7 @@ struct fp__dpool {
     /* failures */
     unsigned max_attempts;
     double node_deadline, node_wait;
+    bool encrypt; /* fp_pool_params_t.encrypt */
     double nowait_deadline; /* under lock: when queued work fails for want
                                of executors (0: not armed) */
     bool nowait_posted;
@@ -2511,7 +2512,8 @@ static void connect_closure(void *arg)
         pthread_mutex_unlock(&n->dp->lock);
     }
     fp__tp_conn_t *conn = NULL;
-    fp_status_t st = fp__tp_connect(n->dp->tp, n->ip, n->port, &conn);
+    fp_status_t st =
+        fp__tp_connect_ex(n->dp->tp, n->ip, n->port, n->dp->encrypt, &conn);
     if (st != FP_OK) {
         pthread_mutex_lock(&n->dp->lock);
         n->state = N_LOST;
@@ -2666,6 +2668,7 @@ fp_status_t fp__dpool_create(fp_pool_t *shell, const fp__dpool_params_t *p,
     pthread_condattr_destroy(&ca);
     dp->max_attempts = p->max_attempts > 0 ? p->max_attempts : 3;
     dp->node_deadline = p->node_deadline;
+    dp->encrypt = p->encrypt;
     dp->node_wait = p->node_wait > 0 ? p->node_wait : 0;
     dp->on_node = p->on_node;
     dp->on_node_arg = p->on_node_arg;

@@ -172,6 +172,8 @@ typedef struct fp__dpool_params {
     const char *const *ship_modules; /* read here, shipped to every node */
     size_t nship_modules;
     const char *server; /* a rendezvous server to take nodes from (server.c) */
+    bool encrypt; /* connections to the nodes are sealed (the transport's
+                     FP_ENCRYPT default holds otherwise) */
 } fp__dpool_params_t;
 
 /* Make `shell` (a local pool without executors) a distributed pool. */

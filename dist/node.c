@@ -1789,6 +1789,7 @@ fp_status_t fp_node_start(fp_context_t *ctx, const fp_node_params_t *params,
     tp.id = node->id;
     tp.role = FP__WIRE_ROLE_NODE;
     tp.executors = node->executors;
+    tp.encrypt = params->encrypt;
     tp.handlers.arg = node;
     tp.handlers.on_ready = h_ready;
     tp.handlers.on_message = h_message;

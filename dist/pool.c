@@ -185,6 +185,7 @@ fp_status_t fp_pool_create(fp_context_t *ctx, const fp_pool_params_t *params,
         fp_node_params_t np;
         memset(&np, 0, sizeof(np));
         np.listen = g_listen;
+        np.encrypt = params->encrypt; /* the same program: the same choice */
         np.executors = (unsigned)strtoul(g_executors, NULL, 10);
         if (np.executors > 4096)
             np.executors = 0;
@@ -320,6 +321,7 @@ static fp_status_t pool_create(fp_context_t *ctx,
     dp.ship_modules = mods;
     dp.nship_modules = nmods;
     dp.server = server;
+    dp.encrypt = params->encrypt;
     if (err != NULL)
         memset(err, 0, sizeof(*err));
     st = fp__dpool_create(pool, &dp, err);

@@ -645,6 +645,86 @@ fp_status_t fp__auth_check_proof(fp__auth_t *st,
     return FP_OK;
 }
 
+static const char SESSION_C2S[] = "fastpool-session v1 client->server";
+static const char SESSION_S2C[] = "fastpool-session v1 server->client";
+
+static fp_status_t session_key(const fp__auth_t *st, const char *label,
+                               unsigned char out[FP__AUTH_KEY_LEN], char *err,
+                               size_t errlen)
+{
+    const bool client = (st->role == FP__AUTH_CLIENT);
+    unsigned char salt[2 * FP__AUTH_NONCE_LEN];
+    memcpy(salt, client ? st->my_nonce : st->peer_nonce, FP__AUTH_NONCE_LEN);
+    memcpy(salt + FP__AUTH_NONCE_LEN, client ? st->peer_nonce : st->my_nonce,
+           FP__AUTH_NONCE_LEN);
+    const unsigned char *ic = client ? st->my_id : st->peer_id;
+    const unsigned char *is = client ? st->peer_id : st->my_id;
+    size_t icl = client ? st->my_id_len : st->peer_id_len;
+    size_t isl = client ? st->peer_id_len : st->my_id_len;
+    unsigned char info[64 + 4 + 2 * FP__AUTH_ID_MAX];
+    size_t n = strlen(label);
+    memcpy(info, label, n);
+    info[n++] = (unsigned char)(icl >> 8);
+    info[n++] = (unsigned char)icl;
+    memcpy(info + n, ic, icl);
+    n += icl;
+    info[n++] = (unsigned char)(isl >> 8);
+    info[n++] = (unsigned char)isl;
+    memcpy(info + n, is, isl);
+    n += isl;
+
+    EVP_KDF *kdf = EVP_KDF_fetch(NULL, "HKDF", NULL);
+    if (kdf == NULL)
+        return crypto_fail(err, errlen, "EVP_KDF_fetch(HKDF)");
+    EVP_KDF_CTX *kctx = EVP_KDF_CTX_new(kdf);
+    EVP_KDF_free(kdf);
+    if (kctx == NULL)
+        return crypto_fail(err, errlen, "EVP_KDF_CTX_new");
+    OSSL_PARAM params[5];
+    params[0] = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST,
+                                                 (char *)"SHA256", 0);
+    params[1] = OSSL_PARAM_construct_octet_string(
+        OSSL_KDF_PARAM_KEY, (void *)st->key, FP__AUTH_KEY_LEN);
+    params[2] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT, salt,
+                                                  sizeof(salt));
+    params[3] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, info, n);
+    params[4] = OSSL_PARAM_construct_end();
+    fp_status_t s = FP_OK;
+    if (EVP_KDF_derive(kctx, out, FP__AUTH_KEY_LEN, params) <= 0) {
+        OPENSSL_cleanse(out, FP__AUTH_KEY_LEN);
+        s = crypto_fail(err, errlen, "HKDF-SHA256 session key derivation");
+    }
+    EVP_KDF_CTX_free(kctx);
+    return s;
+}
+
+fp_status_t fp__auth_session_keys(const fp__auth_t *st,
+                                  unsigned char send_key[FP__AUTH_KEY_LEN],
+                                  unsigned char recv_key[FP__AUTH_KEY_LEN],
+                                  char *err, size_t errlen)
+{
+    if (err != NULL && errlen > 0)
+        err[0] = '\0';
+    fp_status_t s = check_peer_set(st, "fp__auth_session_keys", err, errlen);
+    if (s != FP_OK)
+        return s;
+    if (send_key == NULL || recv_key == NULL) {
+        set_err(err, errlen, "fp__auth_session_keys: NULL argument");
+        return FP_ERR_INVALID;
+    }
+    const bool client = (st->role == FP__AUTH_CLIENT);
+    s = session_key(st, client ? SESSION_C2S : SESSION_S2C, send_key, err,
+                    errlen);
+    if (s == FP_OK)
+        s = session_key(st, client ? SESSION_S2C : SESSION_C2S, recv_key, err,
+                        errlen);
+    if (s != FP_OK) {
+        OPENSSL_cleanse(send_key, FP__AUTH_KEY_LEN);
+        OPENSSL_cleanse(recv_key, FP__AUTH_KEY_LEN);
+    }
+    return s;
+}
+
 bool fp__auth_peer_verified(const fp__auth_t *st)
 {
     if (st == NULL)

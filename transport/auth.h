@@ -43,9 +43,11 @@
  * an abort.
  *
  * Scope: this authenticates the two ends to each other at connection start.
- * It does not encrypt or integrity-protect later traffic, so an attacker who
- * can already rewrite packets on the path could take over an authenticated
- * connection; the pool is meant for trusted networks.  Anyone who records a
+ * By itself it does not encrypt or integrity-protect later traffic, so an
+ * attacker who can already rewrite packets on the path could take over an
+ * authenticated connection: on untrusted networks turn on encryption
+ * (FP_ENCRYPT=1; fp__auth_session_keys and transport/crypt.h), which seals
+ * every later message with keys derived here.  Anyone who records a
  * handshake can test guesses of the secret offline, so the secret must be
  * random (e.g. `head -c 32 /dev/urandom | base64 > secret; chmod 600
  * secret`), not a password.
@@ -182,6 +184,20 @@ bool fp__auth_peer_verified(const fp__auth_t *st);
 
 /* True once this side has made its proof and verified the peer's. */
 bool fp__auth_done(const fp__auth_t *st);
+
+/* Session keys for message encryption (transport/crypt.h), one per
+ * direction, after fp__auth_set_peer and before the state is wiped:
+ *   K_dir = HKDF-SHA256(IKM = the HMAC key K, salt = Nc || Ns,
+ *                       info = "fastpool-session v1 " dir || len Ic || Ic
+ *                              || len Is || Is)
+ * with dir "client->server" or "server->client" (client = the initiator).
+ * `send_key` is this side's sending direction's, `recv_key` the other's.
+ * Fresh nonces make them fresh per connection; an attacker without the pool
+ * secret cannot compute them even from a recorded handshake. */
+fp_status_t fp__auth_session_keys(const fp__auth_t *st,
+                                  unsigned char send_key[FP__AUTH_KEY_LEN],
+                                  unsigned char recv_key[FP__AUTH_KEY_LEN],
+                                  char *err, size_t errlen);
 
 /* Wipe the state (e.g. when the connection drops mid-handshake). */
 void fp__auth_clear(fp__auth_t *st);

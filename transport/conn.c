@@ -36,6 +36,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
+
 #include "tp_conn.h"
 #include "wire.h"
 
@@ -71,6 +73,14 @@ static fp_status_t send_ctl(fp__tp_conn_t *c, fp__wire_msg_t *msg)
         goto err;
     }
     c->tp->stats.bytes_copied += pl; /* encoding copied the payload in */
+    if (c->encrypt && c->state == FP__CONN_READY) {
+        /* sealed into a staging buffer: b is not needed past the call */
+        st = fp__tp_send_sealed(c, b, hl, pl ? b + hl : NULL, pl, NULL, NULL);
+        free(b);
+        if (st != FP_OK)
+            c->seq--;
+        return st;
+    }
     st = fp__tp_send_raw(c, b, hl, pl ? b + hl : NULL, pl, ctl_sent, b);
     if (st != FP_OK) { /* no callback ran: nothing else was sent since */
         free(b);
@@ -114,6 +124,7 @@ static fp_status_t send_hello(fp__tp_conn_t *c)
     fp__wire_msg_t m;
     memset(&m, 0, sizeof(m));
     m.hdr.type = FP__WIRE_HELLO;
+    m.hdr.flags = c->want_encrypt ? FP__WIRE_F_ENCRYPT : 0;
     m.u.hello.version_min = c->tp->version_min;
     m.u.hello.version_max = c->tp->version_max;
     m.u.hello.role = c->tp->role;
@@ -176,6 +187,81 @@ void fp__tp_conn_start(fp__tp_conn_t *c)
 void fp__tp_conn_fini(fp__tp_conn_t *c)
 {
     fp__auth_clear(&c->auth);
+    fp__crypt_fini(&c->crypt);
+}
+
+void fp__tp_conn_crypt_fail(fp__tp_conn_t *c, fp_status_t status,
+                            const char *reason)
+{
+    char full[300];
+    snprintf(full, sizeof(full), "%s (from %s)", reason, c->peer);
+    fp__tp_log(c->tp, FP_LOG_ERROR, "%s", full);
+    fail(c, status, 0, 0, full);
+}
+
+static const char *role_name(uint8_t role)
+{
+    switch (role) {
+    case FP__WIRE_ROLE_CLIENT:
+        return "client";
+    case FP__WIRE_ROLE_NODE:
+        return "node";
+    case FP__WIRE_ROLE_SERVER:
+        return "server";
+    default:
+        return "peer";
+    }
+}
+
+/* Both sides must agree on encryption (PROTOCOL.md §14): true when they
+ * do (and then the keys are set up), else the connection is refused with
+ * a reason that names the side that requires it. */
+static bool negotiate_encryption(fp__tp_conn_t *c, const fp__wire_msg_t *m)
+{
+    char reason[300];
+    bool peer_enc = (m->hdr.flags & FP__WIRE_F_ENCRYPT) != 0;
+    const char *peer = role_name(m->u.hello.role);
+    const char *me = role_name(c->tp->role);
+    if (peer_enc == c->want_encrypt) {
+        if (!peer_enc)
+            return true;
+        unsigned char ks[FP__AUTH_KEY_LEN], kr[FP__AUTH_KEY_LEN];
+        fp_status_t st = fp__auth_session_keys(&c->auth, ks, kr, reason,
+                                               sizeof(reason));
+        if (st == FP_OK)
+            st = fp__crypt_init(&c->crypt, ks, kr, reason, sizeof(reason));
+        OPENSSL_cleanse(ks, sizeof(ks));
+        OPENSSL_cleanse(kr, sizeof(kr));
+        if (st != FP_OK) {
+            fail(c, st, m->hdr.seq, m->hdr.type, reason);
+            return false;
+        }
+        c->encrypt = true;
+        return true;
+    }
+    if (c->want_encrypt)
+        snprintf(reason, sizeof(reason),
+                 "%s %s does not offer encryption, which this %s requires "
+                 "(FP_ENCRYPT=1 here): turn it on there too",
+                 peer, c->peer, me);
+    else
+        snprintf(reason, sizeof(reason),
+                 "%s %s requires encryption (FP_ENCRYPT=1); this %s does not "
+                 "encrypt: set FP_ENCRYPT=1 (or the encrypt parameter) here "
+                 "too",
+                 peer, c->peer, me);
+    fp__tp_log(c->tp, FP_LOG_ERROR, "%s", reason);
+    /* The acceptor answers with its HELLO (and nothing more: no AUTH, so
+     * the handshake cannot complete), so that the initiator sees what this
+     * side asks for and closes with its own reason; this side then closes
+     * on the initiator's ERROR, its leaving, or the handshake deadline.
+     * Closing here at once would lose both messages (a FORCE close drops
+     * what is not yet sent) and leave the initiator with "connection
+     * reset". */
+    if (!c->client && send_hello(c) == FP_OK)
+        return false;
+    fail(c, FP_ERR_AUTH, m->hdr.seq, m->hdr.type, reason);
+    return false;
 }
 
 void fp__tp_conn_heartbeat(fp__tp_conn_t *c)
@@ -225,6 +311,8 @@ static void on_hello(fp__tp_conn_t *c, const fp__wire_msg_t *m)
         fail(c, st, m->hdr.seq, m->hdr.type, reason);
         return;
     }
+    if (!negotiate_encryption(c, m))
+        return;
     c->hello_received = true;
     if (!c->client && send_hello(c) != FP_OK) {
         fp__tp_close(c, FP_ERR_PEER, "cannot send HELLO");
@@ -461,6 +549,8 @@ static fp_status_t send_msg(fp__tp_conn_t *c, fp__wire_msg_t *msg,
         return c->state == FP__CONN_CLOSED ? FP_ERR_CLOSED : FP_ERR_STATE;
     msg->hdr.seq = ++c->seq;
     msg->hdr.route = c->peer_route;
+    if (c->encrypt)
+        frame_end = NULL; /* a sealed record has its own layout */
     /* framed: the header is encoded straight into the headroom in front of
      * the payload (its length is fixed by the type) */
     size_t fl = frame_end != NULL ? fp__wire_header_len(msg->hdr.type) : 0;
@@ -473,7 +563,9 @@ static fp_status_t send_msg(fp__tp_conn_t *c, fp__wire_msg_t *msg,
                    fp__wire_type_name(msg->hdr.type), reason);
         return st;
     }
-    if (fl != 0)
+    if (c->encrypt)
+        st = fp__tp_send_sealed(c, hdr, hl, payload, len, cb, user_data);
+    else if (fl != 0)
         st = fp__tp_send_raw_mem(c, NULL, 0, at, hl + len, mem, cb,
                                  user_data);
     else
@@ -486,11 +578,130 @@ static fp_status_t send_msg(fp__tp_conn_t *c, fp__wire_msg_t *msg,
     return st;
 }
 
+/* ---- large BULKs on an encrypted connection: in pieces -------------------
+ *
+ * Sealed whole, a 4 MiB BULK is encrypted (about 1 ms here) before its
+ * first byte leaves, and decrypted only once its last byte is in: the two
+ * AEAD passes and the transfer follow one another.  Sent as BULKs of
+ * SEAL_PIECE bytes (disjoint ranges of the same object, PROTOCOL.md §8),
+ * sealed SEAL_AHEAD pieces ahead of their completions, the receiver opens
+ * piece k while piece k+1 travels and the sender seals the next as the
+ * earlier ones complete.  The caller's callback runs once, when every
+ * piece has completed (with the first error, if any). */
+
+#define SEAL_PIECE ((size_t)256 << 10)
+#define SEAL_AHEAD 4
+
+typedef struct pieces {
+    fp__tp_conn_t *c;
+    fp__wire_msg_t msg; /* the whole BULK */
+    const unsigned char *payload;
+    size_t len, next, piece;
+    int inflight;
+    bool pumping;
+    fp_status_t status;
+    fp__tp_send_cb_t cb;
+    void *user_data;
+} pieces_t;
+
+static void pieces_pump(pieces_t *p);
+
+static void piece_sent(void *ud, fp_status_t st)
+{
+    pieces_t *p = ud;
+    p->inflight--;
+    if (st != FP_OK && p->status == FP_OK)
+        p->status = st;
+    pieces_pump(p);
+}
+
+/* Send more pieces while there is room; finish when all are done.  An
+ * inline completion re-enters through piece_sent: `pumping` keeps that to
+ * the outer loop. */
+static void pieces_pump(pieces_t *p)
+{
+    if (p->pumping)
+        return;
+    p->pumping = true;
+    while (p->status == FP_OK && p->next < p->len &&
+           p->inflight < SEAL_AHEAD) {
+        if (p->c->state != FP__CONN_READY) {
+            p->status = FP_ERR_CLOSED;
+            break;
+        }
+        size_t off = p->next;
+        size_t n = p->len - off < p->piece ? p->len - off : p->piece;
+        fp__wire_msg_t m = p->msg;
+        m.u.bulk.offset += off;
+        m.u.bulk.data = p->payload + off;
+        m.u.bulk.len = n;
+        p->next += n;
+        p->inflight++;
+        fp_status_t st = send_msg(p->c, &m, p->payload + off, n, NULL, NULL,
+                                  piece_sent, p);
+        if (st != FP_OK) {
+            p->inflight--;
+            p->status = st;
+        }
+    }
+    p->pumping = false;
+    if (p->inflight == 0 && (p->next == p->len || p->status != FP_OK)) {
+        fp__tp_send_cb_t cb = p->cb;
+        void *ud = p->user_data;
+        fp_status_t st = p->status;
+        fp__tp_conn_t *c = p->c;
+        free(p);
+        if (cb != NULL)
+            cb(ud, st);
+        fp__tp_conn_unref(c);
+    }
+}
+
+static fp_status_t send_pieces(fp__tp_conn_t *c, fp__wire_msg_t *msg,
+                               const void *payload, size_t len,
+                               fp__tp_send_cb_t cb, void *user_data)
+{
+    pieces_t *p = calloc(1, sizeof(*p));
+    if (p == NULL)
+        return FP_ERR_NOMEM;
+    p->c = c;
+    p->msg = *msg;
+    p->payload = payload;
+    p->len = len;
+    /* every piece a rendezvous one, as the whole would have been */
+    p->piece = SEAL_PIECE > c->tp->rndv_threshold ? SEAL_PIECE
+                                                  : c->tp->rndv_threshold;
+    p->cb = cb;
+    p->user_data = user_data;
+    /* the first piece decides: an error there is the caller's, with no
+     * callback, as for any send */
+    fp__wire_msg_t m = p->msg;
+    m.u.bulk.data = payload;
+    m.u.bulk.len = p->piece;
+    p->next = p->piece;
+    p->inflight = 1;
+    p->pumping = true;
+    fp_status_t st = send_msg(c, &m, payload, p->piece, NULL, NULL,
+                              piece_sent, p);
+    if (st != FP_OK) {
+        free(p);
+        return st;
+    }
+    fp__tp_conn_ref(c);
+    p->pumping = false;
+    pieces_pump(p);
+    return FP_OK;
+}
+
 fp_status_t fp__tp_send_mem(fp__tp_conn_t *c, fp__wire_msg_t *msg,
                             const void *payload, size_t len,
                             const fp__tp_mem_t *mem, fp__tp_send_cb_t cb,
                             void *user_data)
 {
+    if (c->encrypt && c->state == FP__CONN_READY &&
+        msg->hdr.type == FP__WIRE_BULK && len >= 2 * SEAL_PIECE &&
+        len >= 2 * c->tp->rndv_threshold)
+        return send_pieces(c, msg, payload, len, cb, user_data);
     return send_msg(c, msg, payload, len, NULL, mem, cb, user_data);
 }
 

@@ -75,6 +75,7 @@ static fp__tp_conn_t *conn_new(fp__tp_t *tp, bool client)
     c->tp = tp;
     c->refs = 1;
     c->client = client;
+    c->want_encrypt = tp->encrypt;
     c->last_heard = c->last_sent = tp->now;
     c->next = tp->conns;
     if (tp->conns != NULL)
@@ -271,6 +272,14 @@ fp_status_t fp__tp_listen(fp__tp_t *tp, const char *addr, uint16_t port,
 fp_status_t fp__tp_connect(fp__tp_t *tp, const char *addr, uint16_t port,
                            fp__tp_conn_t **conn_p)
 {
+    return fp__tp_connect_ex(tp, addr, port, false, conn_p);
+}
+
+bool fp__tp_conn_encrypted(const fp__tp_conn_t *c) { return c->encrypt; }
+
+fp_status_t fp__tp_connect_ex(fp__tp_t *tp, const char *addr, uint16_t port,
+                              bool encrypt, fp__tp_conn_t **conn_p)
+{
     struct sockaddr_storage ss;
     socklen_t sl;
     if (parse_sockaddr(addr, port, &ss, &sl) != 0) {
@@ -282,6 +291,7 @@ fp_status_t fp__tp_connect(fp__tp_t *tp, const char *addr, uint16_t port,
     if (c == NULL)
         return FP_ERR_NOMEM;
     snprintf(c->peer, sizeof(c->peer), "%s:%u", addr, port);
+    c->want_encrypt = encrypt || tp->encrypt;
     ucp_ep_params_t ep_params;
     memset(&ep_params, 0, sizeof(ep_params));
     ep_params.field_mask = UCP_EP_PARAM_FIELD_FLAGS |

@@ -18,7 +18,31 @@ typedef struct bulk_recv {
     fp__tp_bulk_dest_t dest;
     size_t len;
     fp__wire_msg_t msg; /* decoded header: holds no pointer into it */
+    /* a sealed record's payload: decrypted in place once it is here */
+    bool sealed;
+    uint64_t ctr;
+    unsigned char env[FP__CRYPT_ENV_LEN];
+    unsigned char ptag[FP__CRYPT_TAG_LEN];
 } bulk_recv_t;
+
+/* A sealed message that cannot be opened: duplicates are dropped and
+ * counted, anything else closes the connection.  Returns what the AM
+ * handler returns. */
+static ucs_status_t open_failed(fp__tp_conn_t *c, fp_status_t st,
+                                const char *reason, bool rndv)
+{
+    fp__tp_t *tp = c->tp;
+    if (st == FP_ERR_EXISTS) {
+        uint64_t n = ++tp->stats.replays;
+        if ((n & (n - 1)) == 0)
+            fp__tp_log(tp, FP_LOG_WARN,
+                       "dropped a message from %s: %s (%llu so far)", c->peer,
+                       reason, (unsigned long long)n);
+    } else {
+        fp__tp_conn_crypt_fail(c, st, reason);
+    }
+    return rndv ? UCS_ERR_REJECTED : UCS_OK;
+}
 
 static void bulk_recv_done(void *request, ucs_status_t status, size_t length,
                            void *user_data)
@@ -32,9 +56,20 @@ static void bulk_recv_done(void *request, ucs_status_t status, size_t length,
         c->tp->stats.rndv_received++;
         c->tp->stats.bytes_received += b->len;
     }
+    fp_status_t st = fp__from_ucs(status);
+    char reason[200] = "";
+    if (st == FP_OK && b->sealed) {
+        /* in place: the clear payload ends where the layer above asked */
+        st = fp__crypt_open_payload(&c->crypt, b->env, b->ctr, b->ptag,
+                                    b->dest.buf, b->len, b->dest.buf, reason,
+                                    sizeof(reason));
+        if (st == FP_OK)
+            c->tp->stats.opened++;
+    }
     b->msg.u.bulk.data = b->dest.buf; /* meaningful for BULK messages */
-    b->dest.done(c, b->dest.user_data, fp__from_ucs(status), &b->msg, b->dest.buf,
-                 b->len);
+    b->dest.done(c, b->dest.user_data, st, &b->msg, b->dest.buf, b->len);
+    if (reason[0] != '\0' && c->state != FP__CONN_CLOSED)
+        fp__tp_conn_crypt_fail(c, st, reason);
     free(b);
     fp__tp_conn_unref(c);
 }
@@ -58,8 +93,11 @@ ucs_status_t fp__tp_am_recv(void *arg, const void *header, size_t header_len,
             length -= hl;
         }
     }
+    bool sealed = fp__crypt_is_sealed(header, header_len);
     if (param->recv_attr & UCP_AM_RECV_ATTR_FIELD_REPLY_EP)
         c = fp__tp_ep_get(tp, param->reply_ep);
+    else if (sealed)
+        c = fp__tp_map_get(&tp->by_route, fp__crypt_peek_route(header));
     else if (header_len >= FP__WIRE_COMMON_SIZE)
         c = fp__tp_map_get(&tp->by_route, fp__wire_peek_route(header));
     if (c == NULL || c->state == FP__CONN_CLOSED) {
@@ -75,10 +113,34 @@ ucs_status_t fp__tp_am_recv(void *arg, const void *header, size_t header_len,
             return UCS_ERR_REJECTED;
         return UCS_OK;
     }
+    bool rndv = (param->recv_attr & UCP_AM_RECV_ATTR_FLAG_RNDV) != 0;
+    /* An encrypted connection takes only sealed messages once ready; its
+     * header is opened here (authenticated before anything acts on it). */
+    unsigned char clear_hdr[FP__CRYPT_HDR_MAX];
+    bool open_sealed = c->encrypt && c->state == FP__CONN_READY;
+    uint64_t ctr = 0;
+    unsigned char ptag[FP__CRYPT_TAG_LEN];
+    const void *sealed_env = header;
+    if (open_sealed) {
+        char reason[200];
+        if (!sealed)
+            return open_failed(c, FP_ERR_AUTH,
+                               "unencrypted message on an encrypted "
+                               "connection",
+                               rndv);
+        size_t hl = 0;
+        fp_status_t st = fp__crypt_open_header(&c->crypt, header, header_len,
+                                               length, clear_hdr, &hl, &ctr,
+                                               ptag, reason, sizeof(reason));
+        if (st != FP_OK)
+            return open_failed(c, st, reason, rndv);
+        header = clear_hdr;
+        header_len = hl;
+    }
     c->last_heard = tp->now;
     tp->stats.msgs_received++;
 
-    if (param->recv_attr & UCP_AM_RECV_ATTR_FLAG_RNDV) {
+    if (rndv) {
         fp__tp_bulk_dest_t dest = {0};
         fp__wire_msg_t msg;
         if (!fp__tp_conn_accepts_bulk(c, header, header_len, length, &msg))
@@ -96,6 +158,12 @@ ucs_status_t fp__tp_am_recv(void *arg, const void *header, size_t header_len,
         b->dest = dest;
         b->len = length;
         b->msg = msg;
+        b->sealed = open_sealed;
+        if (open_sealed) {
+            b->ctr = ctr;
+            memcpy(b->env, sealed_env, FP__CRYPT_ENV_LEN);
+            memcpy(b->ptag, ptag, FP__CRYPT_TAG_LEN);
+        }
         fp__tp_conn_ref(c);
 
         ucp_request_param_t rp;
@@ -122,6 +190,34 @@ ucs_status_t fp__tp_am_recv(void *arg, const void *header, size_t header_len,
     }
 
     tp->stats.bytes_received += length;
+    if (open_sealed && length > 0) {
+        /* UCX's receive buffer is not ours to write: open into scratch */
+        if (tp->scratch_cap < length) {
+            size_t cap = tp->scratch_cap ? tp->scratch_cap : 4096;
+            while (cap < length)
+                cap <<= 1;
+            unsigned char *p = aligned_alloc(64, cap);
+            if (p == NULL) {
+                fp__tp_conn_crypt_fail(c, FP_ERR_NOMEM,
+                                       "out of memory decrypting a message");
+                return UCS_OK;
+            }
+            free(tp->scratch);
+            tp->scratch = p;
+            tp->scratch_cap = cap;
+        }
+        char reason[200];
+        fp_status_t st = fp__crypt_open_payload(&c->crypt, sealed_env, ctr,
+                                                ptag, data, length,
+                                                tp->scratch, reason,
+                                                sizeof(reason));
+        if (st != FP_OK)
+            return open_failed(c, st, reason, false);
+        tp->stats.bytes_copied += length;
+        data = tp->scratch;
+    }
+    if (open_sealed)
+        tp->stats.opened++;
     fp__tp_conn_deliver(c, header, header_len, data, length);
     return UCS_OK;
 }

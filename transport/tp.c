@@ -115,6 +115,14 @@ fp_status_t fp__tp_create(const fp__tp_params_t *params, fp__tp_t **tp_p)
     tp->timer_tick = tp->heartbeat_interval / 4;
     tp->keep_signals =
         fp__setting_bool(&tp->log, FP__SET_UCX_SIGNALS, conf);
+    tp->encrypt = params->encrypt ||
+                  fp__setting_bool(&tp->log, FP__SET_ENCRYPT, conf);
+    {
+        /* tests only (docs/PROTOCOL.md §14): flip a bit in the Nth sealed
+         * message this instance sends, as an attacker on the path would */
+        const char *t = secure_getenv("FP_TEST_TAMPER");
+        tp->tamper_at = t != NULL ? strtoull(t, NULL, 10) : 0;
+    }
     char ucx_lib[256];
     fp__setting_string(&tp->log, FP__SET_UCX_LIB, conf, ucx_lib,
                        sizeof(ucx_lib));
@@ -319,6 +327,8 @@ void fp__tp_destroy(fp__tp_t *tp)
     for (int i = 0; i < 1000 && tp->conns != NULL; i++)
         fp__ucx.worker_progress(tp->worker);
     fp__tp_run_posted(tp);
+    fp__tp_stages_free(tp);
+    free(tp->scratch);
     fp__tp_regcache_clear(tp);
     fp__tp_send_reqs_free(tp);
     if (tp->listener != NULL)

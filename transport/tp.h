@@ -96,6 +96,13 @@ typedef struct fp__tp_params {
     fp_log_fn_t log_fn;       /* NULL: stderr */
     void *log_user_data;
     fp_log_level_t log_level;
+    bool encrypt;             /* seal every message after the handshake
+                                 (transport/crypt.h); false: FP_ENCRYPT,
+                                 else the config file's transport.encrypt,
+                                 else off.  Both sides must agree: a
+                                 connection whose peer differs is refused
+                                 with a reason naming the side that
+                                 requires it */
 } fp__tp_params_t;
 
 typedef struct fp__tp_stats {
@@ -110,6 +117,8 @@ typedef struct fp__tp_stats {
                           a message lost or reordered below us (logged) */
     uint64_t dropped;  /* messages that named no open connection (a peer
                           closed as dead or hung that is still sending) */
+    uint64_t sealed, opened; /* encrypted messages sent / received */
+    uint64_t replays;  /* encrypted messages dropped as duplicates */
 } fp__tp_stats_t;
 
 fp_status_t fp__tp_create(const fp__tp_params_t *params, fp__tp_t **tp_p);
@@ -141,6 +150,13 @@ fp_status_t fp__tp_listen(fp__tp_t *tp, const char *addr, uint16_t port,
  * before fp__tp_start. */
 fp_status_t fp__tp_connect(fp__tp_t *tp, const char *addr, uint16_t port,
                            fp__tp_conn_t **conn_p);
+
+/* fp__tp_connect, encrypting this connection when `encrypt` is true even
+ * if the instance does not (the instance's setting holds otherwise). */
+fp_status_t fp__tp_connect_ex(fp__tp_t *tp, const char *addr, uint16_t port,
+                              bool encrypt, fp__tp_conn_t **conn_p);
+/* Whether this connection's messages are sealed (once ready). */
+bool fp__tp_conn_encrypted(const fp__tp_conn_t *conn);
 
 /* Send `msg` (progress context; the conn must be ready).  The header is
  * encoded from msg (its payload length must be `len`; its seq is set here);

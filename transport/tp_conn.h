@@ -11,6 +11,7 @@
  *   conn.c       the connection protocol: handshake, heartbeats, gating
  *   regcache.c   the registration cache
  *   auth.c, wire.c  authentication and the wire format (no UCX)
+ *   crypt.c      the sealed record of optional encryption (no UCX)
  *
  * Design note.
  *
@@ -55,11 +56,14 @@
 
 #include "auth.h"
 #include "common/clock.h"
+#include "crypt.h"
 #include "common/log.h"
 #include "tp.h"
 
 /* The one active-message id every message travels on. */
 #define FP__TP_AM_ID 7
+/* The largest AM header we send: a sealed record's (crypt.h) */
+#define FP__TP_AM_HEADER_MAX FP__CRYPT_AM_HEADER_MAX
 
 typedef enum fp__conn_state {
     FP__CONN_HANDSHAKE = 0, /* HELLO/PROOF exchange in progress */
@@ -97,6 +101,10 @@ struct fp__tp_conn {
      * HELLO; a message carrying it is this connection's), `peer_route` the
      * peer's, put in every message we send once the peer's HELLO is in */
     uint64_t route, peer_route;
+    /* encryption (crypt.h): asked for on this side; on once both HELLOs
+     * asked for it and the keys are derived; the state */
+    bool want_encrypt, encrypt;
+    fp__crypt_t crypt;
 };
 
 struct fp__tp_map_slot {
@@ -156,6 +164,15 @@ struct fp__tp {
     struct send_req *free_reqs; /* recycled send requests (send.c) */
     size_t nfree_reqs;
 
+    /* encryption (send.c, recv.c) */
+    bool encrypt;            /* the instance's default for its connections */
+    uint64_t tamper_at;      /* FP_TEST_TAMPER: flip a bit in this sealed
+                                message (tests only); 0: never */
+    struct stage_buf *stages; /* staging buffers for sealed payloads */
+    size_t nstages;
+    unsigned char *scratch;  /* opened eager payloads */
+    size_t scratch_cap;
+
     /* registration cache (regcache.c) */
     fp__tp_mem_t *reg_head, *reg_tail;
     size_t reg_entries, reg_bytes, reg_max_entries, reg_max_bytes;
@@ -186,6 +203,14 @@ fp_status_t fp__tp_send_raw_mem(fp__tp_conn_t *c, const void *header,
                                 size_t len, const fp__tp_mem_t *mem,
                                 fp__tp_send_cb_t cb, void *user_data);
 
+/* send.c: seal and send (an encrypted, ready connection); payload copied
+ * into a staging buffer as it is encrypted */
+fp_status_t fp__tp_send_sealed(fp__tp_conn_t *c, const void *header,
+                               size_t header_len, const void *payload,
+                               size_t len, fp__tp_send_cb_t cb,
+                               void *user_data);
+void fp__tp_stages_free(fp__tp_t *tp);
+
 /* regcache.c, route_map.c, endpoint.c */
 ucp_mem_h fp__tp_mem_handle(const fp__tp_mem_t *m, const void *addr,
                             size_t len);
@@ -211,5 +236,8 @@ bool fp__tp_conn_accepts_bulk(fp__tp_conn_t *c, const void *header,
                               fp__wire_msg_t *msg);
 void fp__tp_conn_heartbeat(fp__tp_conn_t *c);
 void fp__tp_conn_fini(fp__tp_conn_t *c);
+/* a sealed message failed to open: tell the peer, close */
+void fp__tp_conn_crypt_fail(fp__tp_conn_t *c, fp_status_t status,
+                            const char *reason);
 
 #endif

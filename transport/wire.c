@@ -190,7 +190,7 @@ typedef struct type_info {
 } type_info_t;
 
 static const type_info_t type_table[] = {
-    {FP__WIRE_HELLO, 56, 0, "HELLO"},
+    {FP__WIRE_HELLO, 56, FP__WIRE_F_ENCRYPT, "HELLO"},
     {FP__WIRE_AUTH, 32, 0, "AUTH"},
     {FP__WIRE_AUTH_OK, 32, 0, "AUTH_OK"},
     {FP__WIRE_HEARTBEAT, 48, FP__WIRE_F_REPLY, "HEARTBEAT"},

@@ -147,6 +147,8 @@ typedef enum fp__wire_type {
 #define FP__WIRE_F_REPLY 0x0001u /* HEARTBEAT: this is the echo */
 #define FP__WIRE_F_FATAL 0x0002u /* ERROR: the sender closes after this */
 #define FP__WIRE_F_BULK 0x0004u  /* POOL_OPEN, UPDATE: bytes follow as BULK */
+#define FP__WIRE_F_ENCRYPT 0x0008u /* HELLO: the sender seals every message
+                                      after the handshake (PROTOCOL.md §14) */
 
 /* HELLO roles. */
 #define FP__WIRE_ROLE_CLIENT 1

@@ -374,6 +374,15 @@ typedef struct fp_pool_params {
      * (0 here: connect_timeout) for one.  A server that goes away later
      * disturbs nothing running: the pool reconnects in the background. */
     const char *server;
+    /* Encrypt every message to and from the nodes after the handshake
+     * (AES-256-GCM, keys derived from the pool secret and fresh nonces per
+     * connection; replayed or altered messages are refused).  false:
+     * FP_ENCRYPT, else the config file's transport.encrypt, else off.  The
+     * nodes must encrypt too (fp_node_params_t.encrypt / FP_ENCRYPT=1):
+     * a node that differs is refused, with a reason saying which side
+     * requires it.  Large buffers are then copied once on sending (into a
+     * staging buffer, encrypted): no zero copy on the sending side. */
+    bool encrypt;
 } fp_pool_params_t;
 
 
@@ -462,9 +471,14 @@ typedef struct fp_pool_stats {
     uint64_t bytes_sent, bytes_received;
     uint64_t rndv_sent, rndv_received; /* messages that went zero-copy */
     uint64_t bytes_copied;       /* payload bytes fastpool copied (eager
-                                    messages kept past their callback) */
+                                    messages kept past their callback; with
+                                    encryption also every payload byte
+                                    sent, sealed into a staging buffer,
+                                    and every eager byte received) */
     uint64_t large_bytes_copied; /* of those, in messages at or above the
-                                    rendezvous threshold: 0 by design */
+                                    rendezvous threshold, by the pool layer:
+                                    0 by design (encryption's staging is
+                                    counted in bytes_copied only) */
     uint64_t rndv_threshold;
     /* membership and failures */
     uint64_t nodes_joined, nodes_left, nodes_died;
@@ -510,6 +524,11 @@ typedef struct fp_node_params {
                                  at most 1 s apart, one log line per
                                  outage); a server that refuses the secret
                                  stops the node (fp_node_serve returns 1) */
+    bool encrypt;             /* require encryption of every message
+                                 (see fp_pool_params_t.encrypt); false:
+                                 FP_ENCRYPT, else the config file's
+                                 transport.encrypt, else off.  A client
+                                 that differs is refused */
 } fp_node_params_t;
 
 typedef struct fp_node fp_node_t;
