@@ -92,7 +92,7 @@ typedef struct info_host {
     size_t ntls;
     /* build */
     char version[32], build_type[32], compiler[64], sanitizer[16];
-    char cuda[64], pmix[64], encryption[64];
+    char cuda[64], pmix[96], encryption[64];
     char libconfig[32], hwloc_built[32], openssl[64];
 } info_host_t;
 

@@ -424,11 +424,19 @@ static void gather_build(info_host_t *h)
     put(h->compiler, sizeof(h->compiler), "%s", FP_INFO_COMPILER);
     put(h->sanitizer, sizeof(h->sanitizer), "%s",
         FP_INFO_SANITIZER[0] != '\0' ? FP_INFO_SANITIZER : "none");
-    /* not in this build yet: the GPU executors, PMIx launch and encrypted
-     * links each set theirs when they land */
+    /* not in this build yet: the GPU executors set theirs when they land */
     put(h->cuda, sizeof(h->cuda), "no");
-    put(h->pmix, sizeof(h->pmix), "no");
-    put(h->encryption, sizeof(h->encryption), "no");
+#ifdef FP_INFO_PMIX
+    /* boot/pmix.c built with the PMIx headers; libpmix.so.2 is loaded
+     * when a rank runs under a launcher */
+    put(h->pmix, sizeof(h->pmix), "yes (PMIx %s; libpmix.so.2 loaded on demand)",
+        FP_INFO_PMIX);
+#else
+    put(h->pmix, sizeof(h->pmix), "no (built without PMIx headers)");
+#endif
+    /* transport/crypt.c is always built (OpenSSL is required) */
+    put(h->encryption, sizeof(h->encryption),
+        "yes (AES-256-GCM, opt-in: FP_ENCRYPT=1)");
     put(h->libconfig, sizeof(h->libconfig), "%d.%d.%d", LIBCONFIG_VER_MAJOR,
         LIBCONFIG_VER_MINOR, LIBCONFIG_VER_REVISION);
     put(h->hwloc_built, sizeof(h->hwloc_built), "%s (API %u.%u.%u)",

@@ -51,7 +51,16 @@ fi
 
 # the build
 grep -Eq "^  version: +[0-9]+\.[0-9]+\.[0-9]+$" <<<"$out" || fail "no version"
-grep -Eq "^  PMIx: +no$" <<<"$out" || fail "no PMIx line"
+if [[ ${FP_TEST_HAVE_PMIX:-0} == 1 ]]; then
+    want_pmix="yes (PMIx "
+else
+    want_pmix="no (built without PMIx headers)"
+fi
+grep -Eq "^  PMIx: +" <<<"$out" || fail "no PMIx line"
+grep -qF "  PMIx:        $want_pmix" <<<"$out" ||
+    fail "PMIx line does not start '$want_pmix'"
+grep -qF "  encryption:  yes (AES-256-GCM, opt-in: FP_ENCRYPT=1)" <<<"$out" ||
+    fail "encryption line does not say yes (AES-256-GCM, ...)"
 
 # JSON: one valid object with the same counts
 if command -v python3 >/dev/null; then
@@ -61,8 +70,9 @@ d = json.load(sys.stdin)
 t = d["topology"]
 assert t["cores"] == int(sys.argv[1]) and t["pus"] == int(sys.argv[2]), t
 assert any(x["class"] == "tcp" for x in d["ucx"]["transports"])
-assert d["build"]["pmix"] == "no"
-' "$cores" "$pus" || fail "--json"
+assert d["build"]["pmix"].startswith(sys.argv[3]), d["build"]["pmix"]
+assert d["build"]["encryption"].startswith("yes (AES-256-GCM"), d["build"]
+' "$cores" "$pus" "$want_pmix" || fail "--json"
 fi
 
 # a bad option: exit 2, naming it
