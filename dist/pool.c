@@ -281,6 +281,8 @@ static fp_status_t pool_create(fp_context_t *ctx,
          fp__task_name_check(params->worker_class) != FP_OK)) {
         free(env_list);
         free(env_copy);
+        free(mods);
+        free(mod_copy);
         if (params->worker_class != NULL &&
             fp__task_name_check(params->worker_class) != FP_OK) {
             set_err(err, FP_ERR_NOT_FOUND, "no worker class can have that name");
