@@ -1196,7 +1196,9 @@ static fp_status_t decode_payload(const ctx_t *c, const uint8_t *p,
     case FP__WIRE_SRV_REGISTER:
     case FP__WIRE_SRV_EVENT: {
         fp__wire_srv_t *v = &m->u.srv;
-        const uint8_t *h = p + v->address_len, *r = h + v->host_len;
+        /* an END has no payload: p may be NULL, and NULL + 0 is undefined */
+        const uint8_t *h = p != NULL ? p + v->address_len : NULL;
+        const uint8_t *r = h != NULL ? h + v->host_len : NULL;
         v->address = v->address_len ? (const char *)p : NULL;
         v->host = v->host_len ? (const char *)h : NULL;
         v->reason = v->reason_len ? (const char *)r : NULL;
