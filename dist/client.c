@@ -131,8 +131,15 @@ struct dnode {
     fp__mq_t msgq; /* CLIENT_MSGs in arrival order (messages section) */
 };
 
+typedef struct dattach {
+    void (*fini)(void *arg);
+    void *arg;
+    struct dattach *next;
+} dattach_t;
+
 struct fp__dpool {
     fp_pool_t *shell;
+    dattach_t *attached; /* fp__dpool_attach: run after the nodes closed */
     const fp__logger_t *log;
     fp__tp_t *tp;
     fp_pool_t *local;
@@ -197,6 +204,10 @@ typedef struct devent {
 static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
 static fp__tp_t *g_tp;
 static int g_users;
+/* fp__client_ephemeral_secret: with no secret configured, the client
+ * transport makes a random one (nodes started over SSH receive it) */
+static bool g_ephemeral;
+static fp__auth_secret_t *g_eph_secret;
 
 static void h_ready(void *arg, fp__tp_conn_t *conn);
 static void h_message(void *arg, fp__tp_conn_t *conn, const fp__wire_msg_t *m);
@@ -244,6 +255,22 @@ static fp_status_t client_tp_get(const fp__logger_t *log, fp__tp_t **tp_p,
         p.handlers.on_message = h_message;
         p.handlers.on_bulk = h_bulk;
         p.handlers.on_closed = h_closed;
+        if (g_ephemeral && getenv("FP_SECRET_FILE") == NULL &&
+            getenv("FP_SECRET") == NULL) {
+            if (g_eph_secret == NULL &&
+                fp__auth_secret_random("a random secret of this process "
+                                       "(given to its nodes over SSH)",
+                                       &g_eph_secret) != FP_OK) {
+                pthread_mutex_unlock(&g_lock);
+                if (err != NULL) {
+                    err->status = FP_ERR_SYSTEM;
+                    snprintf(err->message, sizeof(err->message),
+                             "cannot make a random pool secret");
+                }
+                return FP_ERR_SYSTEM;
+            }
+            p.secret = g_eph_secret;
+        }
         /* the process's transport outlives any one context: it logs
          * through the default logger (stderr, FP_LOG_LEVEL), never through
          * a context's sink, which may be gone when it next speaks */
@@ -2415,6 +2442,12 @@ static void r_destroy(fp_pool_t *pool)
 {
     fp__dpool_t *dp = dpool_of(pool);
     dpool_close(dp);
+    for (dattach_t *a = dp->attached, *next; a != NULL; a = next) {
+        next = a->next;
+        a->fini(a->arg);
+        free(a);
+    }
+    dp->attached = NULL;
     if (dp->local != NULL)
         fp_pool_destroy(dp->local);
     client_tp_put();
@@ -2738,7 +2771,7 @@ fp_status_t fp__dpool_create(fp_pool_t *shell, const fp__dpool_params_t *p,
     free(list);
     if (st != FP_OK)
         goto fail;
-    if (atomic_load(&dp->total_executors) == 0) {
+    if (atomic_load(&dp->total_executors) == 0 && !p->nodes_to_come) {
         st = FP_ERR_INVALID;
         if (err != NULL) {
             err->status = st;
@@ -3184,4 +3217,43 @@ static void msg_on_client_bulk(dnode_t *n, const fp__wire_msg_t *m, size_t len,
     dest->buf = e->data;
     dest->done = msg_rx_done;
     dest->user_data = rx;
+}
+
+/* ---- for the layers above (boot/) ------------------------------------------ */
+
+void fp__client_ephemeral_secret(void)
+{
+    pthread_mutex_lock(&g_lock);
+    g_ephemeral = true;
+    pthread_mutex_unlock(&g_lock);
+}
+
+fp_status_t fp__dpool_secret_key(fp_pool_t *pool, unsigned char *key)
+{
+    fp__dpool_t *dp = dpool_of(pool);
+    if (dp == NULL || dp->tp == NULL)
+        return FP_ERR_STATE;
+    const fp__auth_secret_t *s = fp__tp_secret(dp->tp);
+    if (s == NULL)
+        return FP_ERR_STATE;
+    fp__auth_secret_key(s, key);
+    return FP_OK;
+}
+
+fp_status_t fp__dpool_attach(fp_pool_t *pool, void (*fini)(void *arg),
+                             void *arg)
+{
+    fp__dpool_t *dp = dpool_of(pool);
+    if (dp == NULL || fini == NULL)
+        return FP_ERR_INVALID;
+    dattach_t *a = calloc(1, sizeof(*a));
+    if (a == NULL)
+        return FP_ERR_NOMEM;
+    a->fini = fini;
+    a->arg = arg;
+    pthread_mutex_lock(&dp->lock);
+    a->next = dp->attached;
+    dp->attached = a;
+    pthread_mutex_unlock(&dp->lock);
+    return FP_OK;
 }

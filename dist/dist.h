@@ -169,6 +169,7 @@ typedef struct fp__dpool_params {
     double node_deadline, node_wait;
     fp_node_event_fn_t on_node;
     void *on_node_arg;
+    bool nodes_to_come; /* hosts are being started: none yet is fine */
 } fp__dpool_params_t;
 
 /* Make `shell` (a local pool without executors) a distributed pool. */
@@ -181,6 +182,24 @@ fp_status_t fp__dpool_nodes(fp_pool_t *pool, fp_node_info_t *info, size_t cap,
 fp_status_t fp__dpool_stats(fp_pool_t *pool, fp_pool_stats_t *stats);
 /* Nodes up (the local executors count as one) and executors holding work. */
 void fp__dpool_counts(fp_pool_t *pool, size_t *nodes_p, unsigned *active_p);
+
+/* For the layers above (boot/: SSH bootstrap).  With no secret configured
+ * (FP_SECRET_FILE, FP_SECRET), the client transport, when it is first made,
+ * makes a random secret instead of failing: nodes started over SSH receive
+ * it there.  The pool secret's derived key (FP__AUTH_KEY_LEN bytes).  A
+ * cleanup run by fp_pool_destroy after the nodes were closed (last attached
+ * first). */
+void fp__client_ephemeral_secret(void);
+/* Set by boot/ when it is linked in (always, in libfastpool): starts the
+ * hosts of a pool being created (fp_pool_params_t.hosts, FP_HOSTS). */
+extern fp_status_t (*fp__boot_hosts_hook)(fp_pool_t *pool,
+                                          const char *const *hosts,
+                                          size_t nhosts,
+                                          const struct fp_host_params *hp,
+                                          fp_error_t *err);
+fp_status_t fp__dpool_secret_key(fp_pool_t *pool, unsigned char *key);
+fp_status_t fp__dpool_attach(fp_pool_t *pool, void (*fini)(void *arg),
+                             void *arg);
 
 /* "host:port" -> parts; FP_ERR_INVALID with a reason otherwise. */
 fp_status_t fp__parse_hostport(const char *s, char *host, size_t host_cap,

@@ -19,13 +19,27 @@ static void set_err(fp_error_t *err, fp_status_t st, const char *msg)
     snprintf(err->message, sizeof(err->message), "%s", msg);
 }
 
-/* FP_NODES: "host:port,host:port" (spaces allowed around commas). */
+fp_status_t (*fp__boot_hosts_hook)(fp_pool_t *pool, const char *const *hosts,
+                                   size_t nhosts,
+                                   const struct fp_host_params *hp,
+                                   fp_error_t *err);
+
+/* FP_NODES: "host:port,host:port" (spaces allowed around commas); FP_HOSTS
+ * the same way. */
+static fp_status_t env_list_of(const char *var, char **copy_p,
+                               const char ***list_p, size_t *n_p);
 static fp_status_t env_nodes(char **copy_p, const char ***list_p, size_t *n_p)
+{
+    return env_list_of("FP_NODES", copy_p, list_p, n_p);
+}
+
+static fp_status_t env_list_of(const char *var, char **copy_p,
+                               const char ***list_p, size_t *n_p)
 {
     *copy_p = NULL;
     *list_p = NULL;
     *n_p = 0;
-    const char *env = getenv("FP_NODES");
+    const char *env = getenv(var);
     if (env == NULL || env[strspn(env, " \t")] == '\0')
         return FP_OK;
     char *copy = strdup(env);
@@ -40,7 +54,9 @@ static fp_status_t env_nodes(char **copy_p, const char ***list_p, size_t *n_p)
         return FP_ERR_NOMEM;
     }
     size_t n = 0;
-    for (char *tok = strtok(copy, ","); tok != NULL; tok = strtok(NULL, ",")) {
+    char *save = NULL;
+    for (char *tok = strtok_r(copy, ",", &save); tok != NULL;
+         tok = strtok_r(NULL, ",", &save)) {
         tok += strspn(tok, " \t");
         size_t l = strlen(tok);
         while (l > 0 && (tok[l - 1] == ' ' || tok[l - 1] == '\t'))
@@ -122,10 +138,42 @@ fp_status_t fp_pool_create(fp_context_t *ctx, const fp_pool_params_t *params,
         }
     }
 
-    bool distributed = nnodes > 0 || params->local == FP_LOCAL_YES;
+    if (params->nhosts > 0 && params->hosts == NULL) {
+        free(env_list);
+        free(env_copy);
+        return FP_ERR_INVALID;
+    }
+    const char *const *hosts = params->hosts;
+    size_t nhosts = params->hosts != NULL ? params->nhosts : 0;
+    char *hosts_copy = NULL;
+    const char **hosts_list = NULL;
+    if (nhosts == 0 && nnodes == 0) {
+        size_t n = 0;
+        fp_status_t st = env_list_of("FP_HOSTS", &hosts_copy, &hosts_list, &n);
+        if (st != FP_OK) {
+            free(env_list);
+            free(env_copy);
+            return st;
+        }
+        hosts = hosts_list;
+        nhosts = n;
+    }
+    for (size_t i = 0; i < nhosts; i++) {
+        if (hosts[i] == NULL) {
+            free(env_list);
+            free(env_copy);
+            free(hosts_list);
+            free(hosts_copy);
+            return FP_ERR_INVALID;
+        }
+    }
+
+    bool distributed = nnodes > 0 || nhosts > 0 || params->local == FP_LOCAL_YES;
     if (!distributed) {
         free(env_list);
         free(env_copy);
+        free(hosts_list);
+        free(hosts_copy);
         if (params->local == FP_LOCAL_NO) {
             set_err(err, FP_ERR_INVALID,
                     "local = FP_LOCAL_NO and no nodes: the pool would have no "
@@ -140,6 +188,8 @@ fp_status_t fp_pool_create(fp_context_t *ctx, const fp_pool_params_t *params,
          fp__task_name_check(params->worker_class) != FP_OK)) {
         free(env_list);
         free(env_copy);
+        free(hosts_list);
+        free(hosts_copy);
         if (params->worker_class != NULL &&
             fp__task_name_check(params->worker_class) != FP_OK) {
             set_err(err, FP_ERR_NOT_FOUND, "no worker class can have that name");
@@ -157,6 +207,8 @@ fp_status_t fp_pool_create(fp_context_t *ctx, const fp_pool_params_t *params,
     if (st != FP_OK) {
         free(env_list);
         free(env_copy);
+        free(hosts_list);
+        free(hosts_copy);
         return st;
     }
     fp__dpool_params_t dp;
@@ -175,11 +227,26 @@ fp_status_t fp_pool_create(fp_context_t *ctx, const fp_pool_params_t *params,
     dp.node_wait = params->node_wait;
     dp.on_node = params->on_node;
     dp.on_node_arg = params->on_node_arg;
+    dp.nodes_to_come = nhosts > 0;
     if (err != NULL)
         memset(err, 0, sizeof(*err));
+    /* nodes this process starts itself can take a secret it makes */
+    if (nnodes == 0)
+        fp__client_ephemeral_secret();
     st = fp__dpool_create(pool, &dp, err);
     free(env_list);
     free(env_copy);
+    if (st == FP_OK && nhosts > 0) {
+        if (fp__boot_hosts_hook == NULL) {
+            set_err(err, FP_ERR_UNSUPPORTED, "no SSH bootstrap in this build");
+            st = FP_ERR_UNSUPPORTED;
+        } else {
+            st = fp__boot_hosts_hook(pool, hosts, nhosts, params->host_params,
+                                     err);
+        }
+    }
+    free(hosts_list);
+    free(hosts_copy);
     if (st != FP_OK) {
         fp_pool_destroy(pool);
         return st;

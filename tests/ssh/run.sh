@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# ctest ssh_bootstrap: namespace hosts h1, h2 (bare: no fastpool, no UCX,
+# hwloc, libconfig or libcrypto there), h3, each with a real sshd; the
+# cases of test_ssh.c run in the client namespace.  Exits 77 (skipped) when
+# root, namespaces or sshd are missing.
+#
+#   bash tests/ssh/run.sh TEST_SSH_BINARY
+set -uo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+bin=$(readlink -f "$1")
+P=${FP_SSH_TEST_PREFIX:-fpB$$-}
+P=${P:0:8}
+dir=$(mktemp -d /tmp/fp-ssh-test.XXXXXX)
+
+cleanup() {
+  bash "$here/sshd.sh" down "$dir" "$P" >/dev/null 2>&1
+  bash "$root/tools/netns.sh" down "$P" >/dev/null 2>&1
+  rm -rf "$dir"
+}
+trap cleanup EXIT
+
+FP_NETNS_HOSTS=3 bash "$root/tools/netns.sh" up "$P" >/dev/null
+rc=$?
+[ $rc -eq 0 ] || { [ $rc -eq 77 ] && echo "skipped: no network namespaces here"; exit $rc; }
+bash "$here/sshd.sh" up "$dir/ssh" "$P" h1 bare:h2 h3
+rc=$?
+[ $rc -eq 0 ] || exit $rc
+
+fail=0
+run() { # name expected-rc args...
+  local name=$1; shift
+  echo "== $name: test_ssh $*"
+  local t0=$EPOCHREALTIME
+  # namespaces share one kernel: UCX would take shared memory between them,
+  # which a node started by sshd (not our descendant) cannot use; tcp as
+  # between real hosts
+  ip netns exec "${P}c" env FP_SSH_CONFIG="$dir/ssh/ssh_config" FP_TRANSPORT=tcp \
+    FP_CACHE_DIR="$dir/cache-client" \
+    FP_REMOTE_CACHE="${REMOTE_CACHE:-$dir/cache-remote}" "$bin" "$@"
+  local r=$?
+  awk -v n="$name" -v r=$r -v a="$t0" -v b="$EPOCHREALTIME" \
+    'BEGIN { printf "   (%s: rc %d, %.2f s)\n", n, r, b - a }'
+  [ $r -eq 0 ] || { echo "FAILED: $name"; fail=1; }
+}
+
+# the bundle into an empty cache there, then from that cache
+REMOTE_CACHE=$dir/cache-h1 run "bundle h1" basic h1
+REMOTE_CACHE=$dir/cache-h2 run "bundle on a bare host" basic h2
+run "installed program (bundle = never)" never h1 ok
+run "bare host without the bundle" never h2 fail
+run "unreachable host" unreachable 10.77.0.9 2
+sed "s|IdentityFile .*|IdentityFile $dir/ssh/other_ed25519|" "$dir/ssh/ssh_config" > "$dir/other_config"
+run "key not accepted" badkey h1 "$dir/other_config"
+run "unknown host key" hostkey h1
+run "output prefix" prefix h3
+run "client killed: no orphans" orphans "${P}h1" "${P}h3" -- h1 h3
+run "ssh link cut" linkcut "${P}h3" h3
+exit $fail
