@@ -14,7 +14,7 @@ P=${P:0:8}
 dir=$(mktemp -d /tmp/fp-ssh-test.XXXXXX)
 
 cleanup() {
-  bash "$here/sshd.sh" down "$dir" "$P" >/dev/null 2>&1
+  bash "$root/tools/sshd.sh" down "$dir" "$P" >/dev/null 2>&1
   bash "$root/tools/netns.sh" down "$P" >/dev/null 2>&1
   rm -rf "$dir"
 }
@@ -23,7 +23,7 @@ trap cleanup EXIT
 FP_NETNS_HOSTS=3 bash "$root/tools/netns.sh" up "$P" >/dev/null
 rc=$?
 [ $rc -eq 0 ] || { [ $rc -eq 77 ] && echo "skipped: no network namespaces here"; exit $rc; }
-bash "$here/sshd.sh" up "$dir/ssh" "$P" h1 bare:h2 h3
+bash "$root/tools/sshd.sh" up "$dir/ssh" "$P" h1 bare:h2 h3
 rc=$?
 [ $rc -eq 0 ] || exit $rc
 

@@ -3,10 +3,10 @@
 # for the SSH bootstrap tests and the main job: throw-away keys, key
 # authentication only, port 2222, nothing outside the namespaces touched.
 #
-#   bash tests/ssh/sshd.sh up DIR PREFIX HOST...   HOST: h1, h2, ...; "bare:h2"
+#   bash tools/sshd.sh up DIR PREFIX HOST...   HOST: h1, h2, ...; "bare:h2"
 #                                                  hides fastpool's libraries
 #                                                  and the project tree there
-#   bash tests/ssh/sshd.sh down DIR PREFIX         stop the servers of DIR
+#   bash tools/sshd.sh down DIR PREFIX         stop the servers of DIR
 #
 # `up` writes into DIR (made if missing, mode 0700):
 #   id_ed25519, id_ed25519.pub  the client key (authorized on every host)
@@ -27,7 +27,7 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
-root=$(cd "$here/../.." && pwd)
+root=$(cd "$here/.." && pwd)
 SSHD=${FP_SSHD:-/usr/sbin/sshd}
 
 cmd=${1:-}
@@ -88,7 +88,7 @@ EOF
 hostkey=$(cut -d' ' -f1,2 "$dir/host_ed25519.pub")
 : > "$dir/known_hosts"
 {
-  echo "# written by tests/ssh/sshd.sh"
+  echo "# written by tools/sshd.sh"
 } > "$dir/ssh_config"
 
 # the libraries a node needs beyond the C library, as this machine has them
