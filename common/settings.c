@@ -533,6 +533,9 @@ fp_status_t fp__config_load(const char *path, fp__config_t **cfg_p,
             if (strcmp(defs[k].key, name) == 0)
                 group_of = defs[k].group;
         }
+        /* groups another layer of this build reads and checks itself
+         * (config/cluster.c: fp__cluster_load) */
+        known = known || strcmp(name, "cluster") == 0;
         if (known)
             continue;
         if (group_of != NULL && !config_setting_is_aggregate(e)) {
