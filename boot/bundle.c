@@ -360,7 +360,7 @@ static fp_status_t make_tar(const blist_t *l, const char *dir,
 static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
 
 /* An index file: "<hash> <size>" of a tar in `dir` that must exist. */
-static bool read_index(const char *index, const char *dir, fp__bundle_t *b)
+static bool read_index(const char *index, const char *dir, fp__bndl_t *b)
 {
     FILE *f = fopen(index, "re");
     if (f == NULL)
@@ -382,7 +382,7 @@ static bool read_index(const char *index, const char *dir, fp__bundle_t *b)
     return ok;
 }
 
-static void write_index(const char *index, const fp__bundle_t *b)
+static void write_index(const char *index, const fp__bndl_t *b)
 {
     char tmp[PATH_MAX + 100];
     fp__boot_fmt(tmp, sizeof(tmp), "%s.%ld", index, (long)getpid());
@@ -396,7 +396,7 @@ static void write_index(const char *index, const fp__bundle_t *b)
         unlink(tmp);
 }
 
-fp_status_t fp__boot_bundle(const char *program, fp__bundle_t *b,
+fp_status_t fp__boot_bundle(const char *program, fp__bndl_t *b,
                             fp_error_t *err)
 {
     memset(b, 0, sizeof(*b));

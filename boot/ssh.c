@@ -115,6 +115,7 @@ fp_status_t fp__boot_cache_dir(const char *what, char *out, size_t cap,
 static const char k_script[] =
     "H=$1; S=$2; C=$3; P=$4; L=$5; NE=$6; shift 6\n"
     "IP=${SSH_CONNECTION#* }; IP=${IP#* }; IP=${IP%% *}\n"
+    "case $C in \"~\") C=$HOME;; \"~/\"*) C=$HOME/${C#??};; esac\n"
     "[ -n \"$C\" ] || C=${FP_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/fastpool}\n"
     "if [ \"$H\" != - ]; then\n"
     "  D=$C/bundles/$H\n"
@@ -174,7 +175,7 @@ static bool sh_quote(char *out, size_t cap, size_t *len, const char *s)
 
 /* ---- one host ---------------------------------------------------------------- */
 
-typedef struct shost {
+struct fp__shost {
     char host[256];
     pid_t pid;
     int in, out, errfd; /* ssh's stdin (ours to write), stdout, stderr */
@@ -187,7 +188,8 @@ typedef struct shost {
     char obuf[1024], ebuf[1024];
     size_t olen, elen;
     char last_err[512]; /* ssh's last stderr line before the node ran */
-} shost_t;
+};
+typedef fp__shost_t shost_t;
 
 static double now(void) { return fp__now(); }
 
@@ -676,6 +678,14 @@ static void fail_err(shost_t *h, fp_status_t st, double timeout,
 fp_status_t fp_pool_add_host(fp_pool_t *pool, const char *host,
                              const fp_host_params_t *params, fp_error_t *err)
 {
+    return fp__boot_start_host(pool, host, params, true, NULL, NULL, 0, err);
+}
+
+fp_status_t fp__boot_start_host(fp_pool_t *pool, const char *host,
+                                const fp_host_params_t *params, bool attach,
+                                fp__shost_t **h_p, char *addr_out,
+                                size_t addr_cap, fp_error_t *err)
+{
     static const fp_host_params_t defaults = {0};
     if (pool == NULL || host == NULL || host[0] == '\0')
         return FP_ERR_INVALID;
@@ -736,7 +746,7 @@ fp_status_t fp_pool_add_host(fp_pool_t *pool, const char *host,
         prog[n] = '\0';
         args = self_args(&nargs);
     }
-    fp__bundle_t b;
+    fp__bndl_t b;
     memset(&b, 0, sizeof(b));
     if (mode == FP_BUNDLE_SHIP && (st = fp__boot_bundle(prog, &b, err)) != FP_OK) {
         free(args);
@@ -941,7 +951,7 @@ fp_status_t fp_pool_add_host(fp_pool_t *pool, const char *host,
     if (pthread_create(&h->fwd, NULL, fwd_main, h) == 0)
         h->fwd_started = true;
     st = fp_pool_add_node(pool, addr, err);
-    if (st == FP_OK)
+    if (st == FP_OK && attach)
         st = fp__dpool_attach(pool, host_fini, h);
     if (st != FP_OK) {
         host_end(h, 2.0);
@@ -958,8 +968,24 @@ fp_status_t fp_pool_add_host(fp_pool_t *pool, const char *host,
                 mode == FP_BUNDLE_NEVER ? "installed program"
                 : shipped               ? "bundle sent"
                                         : "bundle cached there");
+    if (h_p != NULL)
+        *h_p = h;
+    if (addr_out != NULL)
+        fp__boot_fmt(addr_out, addr_cap, "%s", addr);
     return FP_OK;
 }
+
+void fp__boot_host_stop(fp__shost_t *h)
+{
+    /* EOF on the node's stdin: it stops cleanly (queued records handed
+     * back, running ones finished) and says goodbye */
+    if (h->in >= 0) {
+        close(h->in);
+        h->in = -1;
+    }
+}
+
+void fp__boot_host_end(fp__shost_t *h) { host_fini(h); }
 
 /* ---- a pool's hosts at creation (fp_pool_params_t.hosts, FP_HOSTS) --------- */
 
@@ -1017,7 +1043,12 @@ static fp_status_t add_hosts(fp_pool_t *pool, const char *const *hosts,
     return st;
 }
 
+/* One constructor for the layer (this object is the one a static link
+ * keeps: see the anchor in boot/CMakeLists.txt), so cluster.c comes too. */
 __attribute__((constructor)) static void boot_ssh_register(void)
 {
     fp__boot_hosts_hook = add_hosts;
+    fp__boot_cluster_hook_load = fp__boot_plan_load;
+    fp__boot_cluster_hook_start = fp__boot_plan_start;
+    fp__boot_cluster_hook_free = fp__boot_plan_free;
 }

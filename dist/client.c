@@ -100,6 +100,8 @@ struct dnode {
     fp__tp_conn_t *conn;
     bool local;
     int state;
+    atomic_llong idle_ns; /* since when nothing is out there (fp__now ns);
+                             0: records are out (for elastic pools) */
     char address[128];
     char ip[64];
     uint16_t port;
@@ -140,6 +142,7 @@ typedef struct dattach {
 struct fp__dpool {
     fp_pool_t *shell;
     dattach_t *attached; /* fp__dpool_attach: run after the nodes closed */
+    atomic_size_t backlog; /* calls queued with elements not handed out */
     const fp__logger_t *log;
     fp__tp_t *tp;
     fp_pool_t *local;
@@ -426,6 +429,7 @@ static void q_push(fp__dpool_t *dp, dwork_t *dw)
     if (dw->queued)
         return;
     dw->queued = true;
+    atomic_fetch_add(&dp->backlog, 1);
     dw->qnext = NULL;
     dw->qprev = dp->qtail;
     if (dp->qtail != NULL)
@@ -439,6 +443,7 @@ static void q_remove(fp__dpool_t *dp, dwork_t *dw)
 {
     if (!dw->queued)
         return;
+    atomic_fetch_sub(&dp->backlog, 1);
     if (dw->qprev != NULL)
         dw->qprev->qnext = dw->qnext;
     else
@@ -556,6 +561,7 @@ static drec_t *rec_new(fp__dpool_t *dp, dnode_t *n, dwork_t *dw, size_t lo,
         dw->recs->wprev = r;
     dw->recs = r;
     n->inflight++;
+    atomic_store(&n->idle_ns, 0);
     return r;
 }
 
@@ -587,7 +593,8 @@ static void rec_free(fp__dpool_t *dp, drec_t *r)
         dw->recs = r->wnext;
     if (r->wnext != NULL)
         r->wnext->wprev = r->wprev;
-    n->inflight--;
+    if (--n->inflight == 0)
+        atomic_store(&n->idle_ns, (long long)(fp__now() * 1e9));
     if (r->suspect)
         n->suspect_held = false;
     rec_drop_fails(r);
@@ -927,7 +934,8 @@ static drec_t *dispatch_remote(fp__dpool_t *dp, dnode_t *n, dwork_t *dw,
         }
         node_flush(n);
     }
-    n->inflight--;
+    if (--n->inflight == 0)
+        atomic_store(&n->idle_ns, (long long)(fp__now() * 1e9));
     rec_unhash(dp, r);
     /* unlink (it was pushed at the heads) */
     n->recs = r->nnext;
@@ -1672,6 +1680,7 @@ static void on_ack(dnode_t *n, const fp__wire_msg_t *m)
             break;
         if (t->status == FP_OK) {
             n->state = N_UP;
+            atomic_store(&n->idle_ns, (long long)(fp__now() * 1e9));
             n->executors = n->want;
             n->credits = n->executors * CREDITS_PER_EXECUTOR;
             atomic_fetch_add(&dp->total_executors, n->executors);
@@ -3256,4 +3265,28 @@ fp_status_t fp__dpool_attach(fp_pool_t *pool, void (*fini)(void *arg),
     dp->attached = a;
     pthread_mutex_unlock(&dp->lock);
     return FP_OK;
+}
+
+size_t fp__dpool_backlog(fp_pool_t *pool)
+{
+    fp__dpool_t *dp = dpool_of(pool);
+    return dp != NULL ? atomic_load(&dp->backlog) : 0;
+}
+
+double fp__dpool_node_idle(fp_pool_t *pool, const char *address)
+{
+    fp__dpool_t *dp = dpool_of(pool);
+    if (dp == NULL || address == NULL)
+        return -1;
+    double idle = -1;
+    pthread_mutex_lock(&dp->lock);
+    for (dnode_t *n = dp->nodes; n != NULL; n = n->next) {
+        if (n->local || n->state != N_UP || strcmp(n->address, address) != 0)
+            continue;
+        long long t = atomic_load(&n->idle_ns);
+        idle = t == 0 ? 0 : fp__now() - (double)t * 1e-9;
+        break;
+    }
+    pthread_mutex_unlock(&dp->lock);
+    return idle;
 }

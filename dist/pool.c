@@ -24,6 +24,15 @@ fp_status_t (*fp__boot_hosts_hook)(fp_pool_t *pool, const char *const *hosts,
                                    const struct fp_host_params *hp,
                                    fp_error_t *err);
 
+fp_status_t (*fp__boot_cluster_hook_load)(const char *path,
+                                          fp__boot_plan_t **plan_p,
+                                          fp__boot_plan_info_t *info,
+                                          fp_error_t *err);
+fp_status_t (*fp__boot_cluster_hook_start)(fp_pool_t *pool,
+                                           fp__boot_plan_t *plan,
+                                           fp_error_t *err);
+void (*fp__boot_cluster_hook_free)(fp__boot_plan_t *plan);
+
 /* FP_NODES: "host:port,host:port" (spaces allowed around commas); FP_HOSTS
  * the same way. */
 static fp_status_t env_list_of(const char *var, char **copy_p,
@@ -158,22 +167,65 @@ fp_status_t fp_pool_create(fp_context_t *ctx, const fp_pool_params_t *params,
         hosts = hosts_list;
         nhosts = n;
     }
+    /* a cluster file: when nothing else names the nodes */
+    const char *cluster = params->cluster;
+    if (cluster == NULL && nnodes == 0 && nhosts == 0) {
+        cluster = getenv("FP_CLUSTER");
+        if (cluster != NULL && cluster[0] == '\0')
+            cluster = NULL;
+    }
+    fp__boot_plan_t *plan = NULL;
+    fp__boot_plan_info_t plan_info;
+    memset(&plan_info, 0, sizeof(plan_info));
+    if (cluster != NULL) {
+        if (nnodes > 0 || nhosts > 0) {
+            free(env_list);
+            free(env_copy);
+            free(hosts_list);
+            free(hosts_copy);
+            set_err(err, FP_ERR_INVALID,
+                    "a pool takes a cluster file or nodes/hosts, not both");
+            return FP_ERR_INVALID;
+        }
+        fp_status_t st = fp__boot_cluster_hook_load == NULL
+                             ? FP_ERR_UNSUPPORTED
+                             : fp__boot_cluster_hook_load(cluster, &plan,
+                                                          &plan_info, err);
+        if (st != FP_OK) {
+            free(env_list);
+            free(env_copy);
+            free(hosts_list);
+            free(hosts_copy);
+            if (st == FP_ERR_UNSUPPORTED)
+                set_err(err, st, "no cluster-file support in this build");
+            return st;
+        }
+        if (plan_info.nnodes > 0) {
+            nodes = plan_info.nodes;
+            nnodes = plan_info.nnodes;
+        }
+    }
     for (size_t i = 0; i < nhosts; i++) {
         if (hosts[i] == NULL) {
             free(env_list);
             free(env_copy);
             free(hosts_list);
             free(hosts_copy);
+            if (plan != NULL)
+                fp__boot_cluster_hook_free(plan);
             return FP_ERR_INVALID;
         }
     }
 
-    bool distributed = nnodes > 0 || nhosts > 0 || params->local == FP_LOCAL_YES;
+    bool distributed = nnodes > 0 || nhosts > 0 || plan != NULL ||
+                       params->local == FP_LOCAL_YES;
     if (!distributed) {
         free(env_list);
         free(env_copy);
         free(hosts_list);
         free(hosts_copy);
+        if (plan != NULL)
+            fp__boot_cluster_hook_free(plan);
         if (params->local == FP_LOCAL_NO) {
             set_err(err, FP_ERR_INVALID,
                     "local = FP_LOCAL_NO and no nodes: the pool would have no "
@@ -190,6 +242,8 @@ fp_status_t fp_pool_create(fp_context_t *ctx, const fp_pool_params_t *params,
         free(env_copy);
         free(hosts_list);
         free(hosts_copy);
+        if (plan != NULL)
+            fp__boot_cluster_hook_free(plan);
         if (params->worker_class != NULL &&
             fp__task_name_check(params->worker_class) != FP_OK) {
             set_err(err, FP_ERR_NOT_FOUND, "no worker class can have that name");
@@ -209,6 +263,8 @@ fp_status_t fp_pool_create(fp_context_t *ctx, const fp_pool_params_t *params,
         free(env_copy);
         free(hosts_list);
         free(hosts_copy);
+        if (plan != NULL)
+            fp__boot_cluster_hook_free(plan);
         return st;
     }
     fp__dpool_params_t dp;
@@ -227,7 +283,9 @@ fp_status_t fp_pool_create(fp_context_t *ctx, const fp_pool_params_t *params,
     dp.node_wait = params->node_wait;
     dp.on_node = params->on_node;
     dp.on_node_arg = params->on_node_arg;
-    dp.nodes_to_come = nhosts > 0;
+    dp.nodes_to_come = nhosts > 0 || plan_info.hosts > 0;
+    if (dp.node_wait == 0 && plan_info.node_wait > 0)
+        dp.node_wait = plan_info.node_wait;
     if (err != NULL)
         memset(err, 0, sizeof(*err));
     /* nodes this process starts itself can take a secret it makes */
@@ -247,6 +305,13 @@ fp_status_t fp_pool_create(fp_context_t *ctx, const fp_pool_params_t *params,
     }
     free(hosts_list);
     free(hosts_copy);
+    if (plan != NULL) {
+        if (st == FP_OK)
+            st = fp__boot_cluster_hook_start(pool, plan, err); /* owns it */
+        else
+            fp__boot_cluster_hook_free(plan);
+        plan = NULL;
+    }
     if (st != FP_OK) {
         fp_pool_destroy(pool);
         return st;

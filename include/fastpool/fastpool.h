@@ -359,6 +359,11 @@ typedef struct fp_pool_params {
     const char *const *hosts;
     size_t nhosts;
     const struct fp_host_params *host_params;
+    /* A cluster file (libconfig, docs/CONFIG.md): the pool gets its nodes
+     * as the file says (bootstrap ssh, server or none; elastic ranges).
+     * NULL: $FP_CLUSTER when no nodes, hosts, FP_NODES or FP_HOSTS are
+     * given.  Errors name the file and line. */
+    const char *cluster;
 } fp_pool_params_t;
 
 

@@ -56,4 +56,30 @@ run "unknown host key" hostkey h1
 run "output prefix" prefix h3
 run "client killed: no orphans" orphans "${P}h1" "${P}h3" -- h1 h3
 run "ssh link cut" linkcut "${P}h3" h3
+# cluster files: the same hosts, described in a file
+cat > "$dir/two.cfg" <<EOF
+cluster = {
+  bootstrap = "ssh";
+  transports = ["tcp"];
+  ssh = { config_file = "$dir/ssh/ssh_config"; };
+  node = { cache_dir = "$dir/cache-cluster"; };
+  hosts = ( { address = "h1"; }, { address = "h3"; executors = 1; } );
+};
+EOF
+run "cluster file (FP_CLUSTER)" cluster "$dir/two.cfg" 2
+cat > "$dir/elastic.cfg" <<EOF
+cluster = {
+  bootstrap = "ssh";
+  transports = ["tcp"];
+  ssh = { config_file = "$dir/ssh/ssh_config"; };
+  node = { cache_dir = "$dir/cache-cluster"; };
+  elastic = { min = 1; max = 2; scale_up_after = 0.3; idle_timeout = 1.0; };
+  hosts = ( { address = "h1"; executors = 1; }, { address = "h3"; executors = 1; } );
+};
+EOF
+run "elastic cluster" elastic "$dir/elastic.cfg"
+sed 's/address = "h3"/address = "h9"/' "$dir/two.cfg" > "$dir/nohost.cfg"
+run "cluster with an unknown host" badcluster "$dir/nohost.cfg" "host 'h9'"
+printf 'cluster = {\n  bootstrap = "ssh";\n  hots = ();\n};\n' > "$dir/typo.cfg"
+run "broken cluster file" badcluster "$dir/typo.cfg" "typo.cfg:3:"
 exit $fail

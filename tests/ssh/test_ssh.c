@@ -18,6 +18,13 @@
  *   test_ssh linkcut NS HOST     the client's ssh process is killed: the
  *                                node exits, the pool sees it die
  *   test_ssh prefix HOST         a task's output comes back as "[HOST] ..."
+ *   test_ssh cluster FILE N      a pool from a cluster file (FP_CLUSTER as
+ *                                an unchanged program would): N nodes, a map
+ *   test_ssh elastic FILE        an elastic cluster file (min 1, max 2,
+ *                                scale_up_after 0.3 s, idle_timeout 1 s):
+ *                                a second node starts while work waits and
+ *                                is let go once idle; nothing lost
+ *   test_ssh badcluster FILE TEXT  the pool is refused naming TEXT
  */
 #include <fastpool/fastpool.h>
 
@@ -410,6 +417,98 @@ static int case_prefix(const char *host)
     return 0;
 }
 
+static size_t nodes_up(fp_pool_t *pool)
+{
+    fp_node_info_t info[16];
+    size_t count = 0, up = 0;
+    fp_pool_nodes(pool, info, 16, &count);
+    for (size_t i = 0; i < count && i < 16; i++)
+        up += info[i].state == FP_NODE_UP;
+    return up;
+}
+
+static int case_cluster(const char *file, size_t want)
+{
+    setenv("FP_CLUSTER", file, 1);
+    fp_pool_t *pool = NULL;
+    fp_error_t err = {0};
+    double t0 = now();
+    fp_status_t st = fp_pool_create(g_ctx, NULL, &pool, &err);
+    if (st != FP_OK)
+        FAIL("pool from %s: %s: %s", file, fp_status_string(st), err.message);
+    printf("CLUSTER %zu nodes up in %.3f s\n", nodes_up(pool), now() - t0);
+    if (nodes_up(pool) != want)
+        FAIL("%zu nodes up, want %zu", nodes_up(pool), want);
+    check_map(pool, "square", 20000);
+    fp_pool_destroy(pool);
+    return 0;
+}
+
+static int case_badcluster(const char *file, const char *want)
+{
+    fp_pool_t *pool = NULL;
+    fp_error_t err = {0};
+    fp_pool_params_t p = {.cluster = file};
+    fp_status_t st = fp_pool_create(g_ctx, &p, &pool, &err);
+    if (st == FP_OK)
+        FAIL("a pool from %s", file);
+    printf("refused: %s\n", err.message);
+    if (strstr(err.message, want) == NULL)
+        FAIL("the message does not say '%s'", want);
+    return 0;
+}
+
+static int case_elastic(const char *file)
+{
+    fp_pool_t *pool = NULL;
+    fp_error_t err = {0};
+    fp_pool_params_t p = {.cluster = file};
+    fp_status_t st = fp_pool_create(g_ctx, &p, &pool, &err);
+    if (st != FP_OK)
+        FAIL("pool from %s: %s", file, err.message);
+    if (nodes_up(pool) != 1)
+        FAIL("%zu nodes at first, want min = 1", nodes_up(pool));
+    enum { N = 400 };
+    static int64_t in[N], out[N][2];
+    for (int i = 0; i < N; i++)
+        in[i] = i;
+    fp_future_t *f = NULL;
+    if (fp_map_async(pool, "slow", in, sizeof(int64_t), N, out,
+                     sizeof(out[0]), NULL, &f) != FP_OK)
+        FAIL("map_async");
+    size_t most = 1;
+    double t0 = now(), grew = 0;
+    while (fp_future_wait(f, 0.05) == FP_ERR_TIMEOUT) {
+        size_t up = nodes_up(pool);
+        if (up > most) {
+            most = up;
+            grew = now() - t0;
+        }
+        if (now() - t0 > 60)
+            FAIL("map not done in 60 s");
+    }
+    if (fp_future_get(f, 0, &err) != FP_OK)
+        FAIL("map: %s", err.message);
+    fp_future_release(f);
+    for (int i = 0; i < N; i++)
+        if (out[i][0] != in[i] * in[i])
+            FAIL("element %d", i);
+    if (most < 2)
+        FAIL("no second node while work waited");
+    printf("ELASTIC grew to %zu nodes %.3f s into the map\n", most, grew);
+    double t1 = now();
+    while (nodes_up(pool) > 1) {
+        if (now() - t1 > 10)
+            FAIL("still %zu nodes 10 s after the map", nodes_up(pool));
+        struct timespec ts = {0, 50 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    printf("ELASTIC back to 1 node %.3f s after the map\n", now() - t1);
+    check_map(pool, "square", 1000);
+    fp_pool_destroy(pool);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (fp_context_create(NULL, &g_ctx) != FP_OK)
@@ -452,6 +551,12 @@ int main(int argc, char **argv)
         rc = case_linkcut(argv[2], argv[3]);
     } else if (strcmp(c, "prefix") == 0) {
         rc = case_prefix(argv[2]);
+    } else if (strcmp(c, "cluster") == 0 && argc == 4) {
+        rc = case_cluster(argv[2], (size_t)atoi(argv[3]));
+    } else if (strcmp(c, "badcluster") == 0 && argc == 4) {
+        rc = case_badcluster(argv[2], argv[3]);
+    } else if (strcmp(c, "elastic") == 0) {
+        rc = case_elastic(argv[2]);
     }
     fp_context_destroy(g_ctx);
     return rc;
