@@ -2030,7 +2030,8 @@ static void *boot_watch(void *arg)
     }
     int e = errno;
     pthread_mutex_lock(&g_boot_lock);
-    if (g_boot_node == node) {
+    if (g_boot_node == node && atomic_load(&node->stopped) == 0) {
+        /* (already stopping: its client closed the pool first) */
         fp__info(node->log, "the SSH channel to the client closed (%s): stopping",
                  r == 0 ? "EOF" : strerror(e));
         fp_node_stop(node);

@@ -4,11 +4,12 @@
 # cases of test_ssh.c run in the client namespace.  Exits 77 (skipped) when
 # root, namespaces or sshd are missing.
 #
-#   bash tests/ssh/run.sh TEST_SSH_BINARY
+#   bash tests/ssh/run.sh TEST_SSH_BINARY FASTPOOL_RUN_BINARY
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 bin=$(readlink -f "$1")
+fprun=$(readlink -f "${2:-$(dirname "$bin")/../../tools/fastpool-run}")
 P=${FP_SSH_TEST_PREFIX:-fpB$$-}
 P=${P:0:8}
 dir=$(mktemp -d /tmp/fp-ssh-test.XXXXXX)
@@ -28,8 +29,10 @@ rc=$?
 [ $rc -eq 0 ] || exit $rc
 
 fail=0
-run() { # name expected-rc args...
+run() { # name args...  (args: of test_ssh, or "--fprun" and fastpool-run's)
   local name=$1; shift
+  local prog=$bin
+  if [ "$1" = --fprun ]; then prog=$fprun; shift; fi
   echo "== $name: test_ssh $*"
   local t0=$EPOCHREALTIME
   # namespaces share one kernel: UCX would take shared memory between them,
@@ -37,7 +40,7 @@ run() { # name expected-rc args...
   # between real hosts
   ip netns exec "${P}c" env FP_SSH_CONFIG="$dir/ssh/ssh_config" FP_TRANSPORT=tcp \
     FP_CACHE_DIR="$dir/cache-client" \
-    FP_REMOTE_CACHE="${REMOTE_CACHE:-$dir/cache-remote}" "$bin" "$@"
+    FP_REMOTE_CACHE="${REMOTE_CACHE:-$dir/cache-remote}" "$prog" "$@"
   local r=$?
   awk -v n="$name" -v r=$r -v a="$t0" -v b="$EPOCHREALTIME" \
     'BEGIN { printf "   (%s: rc %d, %.2f s)\n", n, r, b - a }'
@@ -82,4 +85,17 @@ sed 's/address = "h3"/address = "h9"/' "$dir/two.cfg" > "$dir/nohost.cfg"
 run "cluster with an unknown host" badcluster "$dir/nohost.cfg" "host 'h9'"
 printf 'cluster = {\n  bootstrap = "ssh";\n  hots = ();\n};\n' > "$dir/typo.cfg"
 run "broken cluster file" badcluster "$dir/typo.cfg" "typo.cfg:3:"
+# fastpool-run: an unchanged program's default pool
+printf 'h1\n# a comment\n\nh3   # and another\n' > "$dir/hostfile"
+run "fastpool-run -H" --fprun -H h1,h3 "$bin" default 2
+run "fastpool-run --hostfile" --fprun --hostfile "$dir/hostfile" "$bin" default 2
+run "fastpool-run --cluster" --fprun --cluster "$dir/two.cfg" "$bin" default 2
+echo "== fastpool-run --cluster on a broken file"
+if ip netns exec "${P}c" "$fprun" --cluster "$dir/typo.cfg" "$bin" default 2 2> "$dir/err"; then
+  echo "FAILED: a broken cluster file ran"; fail=1
+elif ! grep -q "typo.cfg:3: cluster.hots: unknown key" "$dir/err"; then
+  echo "FAILED: the message: $(cat "$dir/err")"; fail=1
+else
+  cat "$dir/err"
+fi
 exit $fail

@@ -25,6 +25,8 @@
  *                                a second node starts while work waits and
  *                                is let go once idle; nothing lost
  *   test_ssh badcluster FILE TEXT  the pool is refused naming TEXT
+ *   test_ssh default N           fp_pool_create(NULL) has N nodes (run by
+ *                                fastpool-run -H / --hostfile / --cluster)
  */
 #include <fastpool/fastpool.h>
 
@@ -444,6 +446,23 @@ static int case_cluster(const char *file, size_t want)
     return 0;
 }
 
+/* The pool an unchanged program makes (fp_pool_create with no params):
+ * under fastpool-run its nodes come from FP_HOSTS or FP_CLUSTER. */
+static int case_default(size_t want)
+{
+    fp_pool_t *pool = NULL;
+    fp_error_t err = {0};
+    fp_status_t st = fp_pool_create(g_ctx, NULL, &pool, &err);
+    if (st != FP_OK)
+        FAIL("default pool: %s", err.message);
+    if (nodes_up(pool) != want)
+        FAIL("%zu nodes up, want %zu", nodes_up(pool), want);
+    check_map(pool, "square", 20000);
+    printf("DEFAULT %zu nodes, map right\n", want);
+    fp_pool_destroy(pool);
+    return 0;
+}
+
 static int case_badcluster(const char *file, const char *want)
 {
     fp_pool_t *pool = NULL;
@@ -555,6 +574,8 @@ int main(int argc, char **argv)
         rc = case_cluster(argv[2], (size_t)atoi(argv[3]));
     } else if (strcmp(c, "badcluster") == 0 && argc == 4) {
         rc = case_badcluster(argv[2], argv[3]);
+    } else if (strcmp(c, "default") == 0) {
+        rc = case_default((size_t)atoi(argv[2]));
     } else if (strcmp(c, "elastic") == 0) {
         rc = case_elastic(argv[2]);
     }
