@@ -4,10 +4,14 @@
  * against a sequential run, and prints the throughput.
  *
  *   fastpool-map-demo [-n COUNT] [-e EXECUTORS] [-r REPEATS] [--nodes LIST]
+ *                     [--cluster FILE]
  *
  * --nodes host:port,host:port runs the same map on those nodes (programs
  * serving as nodes: fastpool-worker, or this very program started with
  * FP_NODE_LISTEN=ADDR:PORT, which has the task compiled in); FP_NODES does
+ * the same without the option.  --cluster FILE takes the nodes a cluster
+ * file describes (docs/CONFIG.md): with bootstrap ssh this very program is
+ * started on each host over SSH, nothing installed there; FP_CLUSTER does
  * the same without the option.
  * The task counts the steps of the Collatz sequence from its input: cheap,
  * irregular in cost from one element to the next, and easy to check.
@@ -57,7 +61,7 @@ static int usage(const char *argv0)
 {
     fprintf(stderr,
             "usage: %s [-n COUNT] [-e EXECUTORS] [-r REPEATS] [--nodes "
-            "HOST:PORT,...]\n",
+            "HOST:PORT,...] [--cluster FILE]\n",
             argv0);
     return 2;
 }
@@ -67,7 +71,7 @@ int main(int argc, char **argv)
     size_t n = 1000000;
     unsigned executors = 0;
     int repeats = 3;
-    const char *nodes = NULL;
+    const char *nodes = NULL, *cluster = NULL;
     for (int i = 1; i < argc; i++) {
         if (i + 1 < argc && strcmp(argv[i], "-n") == 0)
             n = strtoull(argv[++i], NULL, 10);
@@ -77,6 +81,8 @@ int main(int argc, char **argv)
             repeats = atoi(argv[++i]);
         else if (i + 1 < argc && strcmp(argv[i], "--nodes") == 0)
             nodes = argv[++i];
+        else if (i + 1 < argc && strcmp(argv[i], "--cluster") == 0)
+            cluster = argv[++i];
         else
             return usage(argv[0]);
     }
@@ -100,7 +106,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "fp_context_create: %s\n", fp_status_string(st));
         return 1;
     }
-    fp_pool_params_t pp = {.executors = executors};
+    fp_pool_params_t pp = {.executors = executors, .cluster = cluster};
     const char *list[64];
     char *nodes_copy = nodes != NULL ? strdup(nodes) : NULL;
     if (nodes_copy != NULL) {
