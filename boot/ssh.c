@@ -337,15 +337,22 @@ static bool find_exe(const char *prog, char *out, size_t cap)
     return false;
 }
 
-/* This process's arguments after argv[0] (for the SPMD node). */
-static char **self_args(size_t *n_p)
+/* This process's arguments after argv[0] (for the SPMD node): a vector
+ * whose strings live in *buf_p; free both. */
+static char **self_args(size_t *n_p, char **buf_p)
 {
     *n_p = 0;
+    *buf_p = NULL;
     FILE *f = fopen("/proc/self/cmdline", "re");
     if (f == NULL)
         return NULL;
-    static char buf[1 << 16];
-    size_t len = fread(buf, 1, sizeof(buf) - 1, f);
+    size_t cap = 1 << 16;
+    char *buf = malloc(cap);
+    if (buf == NULL) {
+        fclose(f);
+        return NULL;
+    }
+    size_t len = fread(buf, 1, cap - 1, f);
     fclose(f);
     buf[len] = '\0';
     size_t count = 0;
@@ -353,14 +360,17 @@ static char **self_args(size_t *n_p)
         if (buf[i] == '\0')
             count++;
     char **v = calloc(count + 1, sizeof(*v));
-    if (v == NULL)
+    if (v == NULL) {
+        free(buf);
         return NULL;
+    }
     size_t k = 0, i = strlen(buf) + 1; /* skip argv[0] */
     while (i < len && k < count) {
         v[k++] = buf + i;
         i += strlen(buf + i) + 1;
     }
     *n_p = k;
+    *buf_p = buf;
     return v;
 }
 
@@ -726,7 +736,7 @@ fp_status_t fp__boot_start_host(fp_pool_t *pool, const char *host,
 
     /* the program and its arguments */
     char prog[PATH_MAX];
-    char **args = NULL;
+    char **args = NULL, *args_buf = NULL;
     size_t nargs = 0;
     if (hp->program != NULL) {
         char found[PATH_MAX];
@@ -744,12 +754,13 @@ fp_status_t fp__boot_start_host(fp_pool_t *pool, const char *host,
             return FP_ERR_SYSTEM;
         }
         prog[n] = '\0';
-        args = self_args(&nargs);
+        args = self_args(&nargs, &args_buf);
     }
     fp__bndl_t b;
     memset(&b, 0, sizeof(b));
     if (mode == FP_BUNDLE_SHIP && (st = fp__boot_bundle(prog, &b, err)) != FP_OK) {
         free(args);
+        free(args_buf);
         return st;
     }
     char ssh_path[PATH_MAX];
@@ -757,6 +768,7 @@ fp_status_t fp__boot_start_host(fp_pool_t *pool, const char *host,
     if (!find_exe(ssh != NULL && ssh[0] != '\0' ? ssh : "ssh", ssh_path,
                   sizeof(ssh_path))) {
         free(args);
+        free(args_buf);
         fp__boot_err(err, FP_ERR_NOT_FOUND,
                      "host '%s': no ssh program here (install openssh-client)",
                      host);
@@ -774,6 +786,7 @@ fp_status_t fp__boot_start_host(fp_pool_t *pool, const char *host,
     char *cmd = malloc(cap);
     if (cmd == NULL) {
         free(args);
+        free(args_buf);
         return FP_ERR_NOMEM;
     }
     size_t len = (size_t)snprintf(cmd, cap, "sh -c");
@@ -810,6 +823,7 @@ fp_status_t fp__boot_start_host(fp_pool_t *pool, const char *host,
     if (hp->nenv > 64) {
         free(cmd);
         free(args);
+        free(args_buf);
         fp__boot_err(err, FP_ERR_INVALID, "at most 64 env settings per host");
         return FP_ERR_INVALID;
     }
@@ -817,6 +831,7 @@ fp_status_t fp__boot_start_host(fp_pool_t *pool, const char *host,
         if (strchr(hp->env[i], '=') == NULL || hp->env[i][0] == '=') {
             free(cmd);
             free(args);
+            free(args_buf);
             fp__boot_err(err, FP_ERR_INVALID,
                          "host '%s': env '%s' is not NAME=VALUE", host,
                          hp->env[i]);
@@ -833,6 +848,7 @@ fp_status_t fp__boot_start_host(fp_pool_t *pool, const char *host,
     for (size_t i = 0; ok && i < hp->nprogram_args; i++)
         ok = sh_quote(cmd, cap, &len, hp->program_args[i]);
     free(args);
+    free(args_buf);
     if (!ok) {
         free(cmd);
         fp__boot_err(err, FP_ERR_INVALID, "host '%s': command too long", host);
