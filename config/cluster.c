@@ -1044,8 +1044,7 @@ static fp_status_t read_cluster(ctx_t *c, config_t *lc, fp__cluster_t *cl)
         read_env(c, cg, cl);
     if (c->st == FP_OK)
         read_node(c, cg, cl);
-    if (c->st == FP_OK && cl->node.program == NULL)
-        cl->node.program = dup_or_nomem(c, "fastpool-worker");
+    /* no program: the client's own (SPMD), which boot/ssh.c ships */
     if (c->st == FP_OK && cl->node.cache_dir == NULL)
         cl->node.cache_dir = dup_or_nomem(c, "~/.cache/fastpool");
     const config_setting_t *sg = NULL;

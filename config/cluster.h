@@ -105,7 +105,7 @@ typedef struct fp__cluster {
     fp__cluster_env_t *env; /* cluster.environment, in file order */
     size_t n_env;
     struct {
-        char *program;     /* on the hosts; default "fastpool-worker" */
+        char *program;     /* NULL (default): the client's own program */
         fp__bundle_t bundle; /* default FP__BUNDLE_AUTO */
         char *cache_dir;   /* on the hosts, as written; default */
                            /*  "~/.cache/fastpool" */

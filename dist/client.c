@@ -102,6 +102,8 @@ struct dnode {
     fp__tp_conn_t *conn;
     bool local;
     int state;
+    atomic_llong idle_ns; /* since when nothing is out there (fp__now ns);
+                             0: records are out (for elastic pools) */
     char address[128];
     char ip[64];
     uint16_t port;
@@ -137,8 +139,16 @@ struct dnode {
     bool mod_busy, mod_joining;
 };
 
+typedef struct dattach {
+    void (*fini)(void *arg);
+    void *arg;
+    struct dattach *next;
+} dattach_t;
+
 struct fp__dpool {
     fp_pool_t *shell;
+    dattach_t *attached; /* fp__dpool_attach: run after the nodes closed */
+    atomic_size_t backlog; /* calls queued with elements not handed out */
     const fp__logger_t *log;
     fp__tp_t *tp;
     fp__srv_sub_t *srv; /* nodes from a rendezvous server (server.c) */
@@ -212,6 +222,10 @@ typedef struct devent {
 static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
 static fp__tp_t *g_tp;
 static int g_users;
+/* fp__client_ephemeral_secret: with no secret configured, the client
+ * transport makes a random one (nodes started over SSH receive it) */
+static bool g_ephemeral;
+static fp__auth_secret_t *g_eph_secret;
 
 static void h_ready(void *arg, fp__tp_conn_t *conn);
 static void h_message(void *arg, fp__tp_conn_t *conn, const fp__wire_msg_t *m);
@@ -262,6 +276,22 @@ static fp_status_t client_tp_get(const fp__logger_t *log, fp__tp_t **tp_p,
         p.handlers.on_message = h_message;
         p.handlers.on_bulk = h_bulk;
         p.handlers.on_closed = h_closed;
+        if (g_ephemeral && getenv("FP_SECRET_FILE") == NULL &&
+            getenv("FP_SECRET") == NULL) {
+            if (g_eph_secret == NULL &&
+                fp__auth_secret_random("a random secret of this process "
+                                       "(given to its nodes over SSH)",
+                                       &g_eph_secret) != FP_OK) {
+                pthread_mutex_unlock(&g_lock);
+                if (err != NULL) {
+                    err->status = FP_ERR_SYSTEM;
+                    snprintf(err->message, sizeof(err->message),
+                             "cannot make a random pool secret");
+                }
+                return FP_ERR_SYSTEM;
+            }
+            p.secret = g_eph_secret;
+        }
         /* the process's transport outlives any one context: it logs
          * through the default logger (stderr, FP_LOG_LEVEL), never through
          * a context's sink, which may be gone when it next speaks */
@@ -417,6 +447,7 @@ static void q_push(fp__dpool_t *dp, dwork_t *dw)
     if (dw->queued)
         return;
     dw->queued = true;
+    atomic_fetch_add(&dp->backlog, 1);
     dw->qnext = NULL;
     dw->qprev = dp->qtail;
     if (dp->qtail != NULL)
@@ -430,6 +461,7 @@ static void q_remove(fp__dpool_t *dp, dwork_t *dw)
 {
     if (!dw->queued)
         return;
+    atomic_fetch_sub(&dp->backlog, 1);
     if (dw->qprev != NULL)
         dw->qprev->qnext = dw->qnext;
     else
@@ -547,6 +579,7 @@ static drec_t *rec_new(fp__dpool_t *dp, dnode_t *n, dwork_t *dw, size_t lo,
         dw->recs->wprev = r;
     dw->recs = r;
     n->inflight++;
+    atomic_store(&n->idle_ns, 0);
     return r;
 }
 
@@ -578,7 +611,8 @@ static void rec_free(fp__dpool_t *dp, drec_t *r)
         dw->recs = r->wnext;
     if (r->wnext != NULL)
         r->wnext->wprev = r->wprev;
-    n->inflight--;
+    if (--n->inflight == 0)
+        atomic_store(&n->idle_ns, (long long)(fp__now() * 1e9));
     if (r->suspect)
         n->suspect_held = false;
     rec_drop_fails(r);
@@ -924,7 +958,8 @@ static drec_t *dispatch_remote(fp__dpool_t *dp, dnode_t *n, dwork_t *dw,
         }
         node_flush(n);
     }
-    n->inflight--;
+    if (--n->inflight == 0)
+        atomic_store(&n->idle_ns, (long long)(fp__now() * 1e9));
     rec_unhash(dp, r);
     /* unlink (it was pushed at the heads) */
     n->recs = r->nnext;
@@ -1672,6 +1707,7 @@ static void on_ack(dnode_t *n, const fp__wire_msg_t *m)
             break;
         if (t->status == FP_OK) {
             n->state = N_UP;
+            atomic_store(&n->idle_ns, (long long)(fp__now() * 1e9));
             n->executors = n->want;
             n->credits = n->executors * CREDITS_PER_EXECUTOR;
             atomic_fetch_add(&dp->total_executors, n->executors);
@@ -2455,6 +2491,12 @@ static void r_destroy(fp_pool_t *pool)
 {
     fp__dpool_t *dp = dpool_of(pool);
     dpool_close(dp);
+    for (dattach_t *a = dp->attached, *next; a != NULL; a = next) {
+        next = a->next;
+        a->fini(a->arg);
+        free(a);
+    }
+    dp->attached = NULL;
     if (dp->local != NULL)
         fp_pool_destroy(dp->local);
     client_tp_put();
@@ -2793,7 +2835,8 @@ fp_status_t fp__dpool_create(fp_pool_t *shell, const fp__dpool_params_t *p,
         if (st != FP_OK)
             goto fail;
     }
-    if (atomic_load(&dp->total_executors) == 0 && dp->srv == NULL) {
+    if (atomic_load(&dp->total_executors) == 0 && dp->srv == NULL &&
+        !p->nodes_to_come) {
         st = FP_ERR_INVALID;
         if (err != NULL) {
             err->status = st;
@@ -3495,4 +3538,67 @@ fp_status_t fp__dpool_ship_module(fp_pool_t *pool, const char *path,
     free(q->wait);
     free(q);
     return st;
+}
+
+/* ---- for the layers above (boot/) ------------------------------------------ */
+
+void fp__client_ephemeral_secret(void)
+{
+    pthread_mutex_lock(&g_lock);
+    g_ephemeral = true;
+    pthread_mutex_unlock(&g_lock);
+}
+
+fp_status_t fp__dpool_secret_key(fp_pool_t *pool, unsigned char *key)
+{
+    fp__dpool_t *dp = dpool_of(pool);
+    if (dp == NULL || dp->tp == NULL)
+        return FP_ERR_STATE;
+    const fp__auth_secret_t *s = fp__tp_secret(dp->tp);
+    if (s == NULL)
+        return FP_ERR_STATE;
+    fp__auth_secret_key(s, key);
+    return FP_OK;
+}
+
+fp_status_t fp__dpool_attach(fp_pool_t *pool, void (*fini)(void *arg),
+                             void *arg)
+{
+    fp__dpool_t *dp = dpool_of(pool);
+    if (dp == NULL || fini == NULL)
+        return FP_ERR_INVALID;
+    dattach_t *a = calloc(1, sizeof(*a));
+    if (a == NULL)
+        return FP_ERR_NOMEM;
+    a->fini = fini;
+    a->arg = arg;
+    pthread_mutex_lock(&dp->lock);
+    a->next = dp->attached;
+    dp->attached = a;
+    pthread_mutex_unlock(&dp->lock);
+    return FP_OK;
+}
+
+size_t fp__dpool_backlog(fp_pool_t *pool)
+{
+    fp__dpool_t *dp = dpool_of(pool);
+    return dp != NULL ? atomic_load(&dp->backlog) : 0;
+}
+
+double fp__dpool_node_idle(fp_pool_t *pool, const char *address)
+{
+    fp__dpool_t *dp = dpool_of(pool);
+    if (dp == NULL || address == NULL)
+        return -1;
+    double idle = -1;
+    pthread_mutex_lock(&dp->lock);
+    for (dnode_t *n = dp->nodes; n != NULL; n = n->next) {
+        if (n->local || n->state != N_UP || strcmp(n->address, address) != 0)
+            continue;
+        long long t = atomic_load(&n->idle_ns);
+        idle = t == 0 ? 0 : fp__now() - (double)t * 1e-9;
+        break;
+    }
+    pthread_mutex_unlock(&dp->lock);
+    return idle;
 }

@@ -174,6 +174,7 @@ typedef struct fp__dpool_params {
     const char *server; /* a rendezvous server to take nodes from (server.c) */
     bool encrypt; /* connections to the nodes are sealed (the transport's
                      FP_ENCRYPT default holds otherwise) */
+    bool nodes_to_come; /* hosts are being started: none yet is fine */
 } fp__dpool_params_t;
 
 /* Make `shell` (a local pool without executors) a distributed pool. */
@@ -189,6 +190,50 @@ fp_status_t fp__dpool_nodes(fp_pool_t *pool, fp_node_info_t *info, size_t cap,
 fp_status_t fp__dpool_stats(fp_pool_t *pool, fp_pool_stats_t *stats);
 /* Nodes up (the local executors count as one) and executors holding work. */
 void fp__dpool_counts(fp_pool_t *pool, size_t *nodes_p, unsigned *active_p);
+
+/* For the layers above (boot/: SSH bootstrap).  With no secret configured
+ * (FP_SECRET_FILE, FP_SECRET), the client transport, when it is first made,
+ * makes a random secret instead of failing: nodes started over SSH receive
+ * it there.  The pool secret's derived key (FP__AUTH_KEY_LEN bytes).  A
+ * cleanup run by fp_pool_destroy after the nodes were closed (last attached
+ * first). */
+void fp__client_ephemeral_secret(void);
+/* Set by boot/ when it is linked in (always, in libfastpool): starts the
+ * hosts of a pool being created (fp_pool_params_t.hosts, FP_HOSTS). */
+extern fp_status_t (*fp__boot_hosts_hook)(fp_pool_t *pool,
+                                          const char *const *hosts,
+                                          size_t nhosts,
+                                          const struct fp_host_params *hp,
+                                          fp_error_t *err);
+fp_status_t fp__dpool_secret_key(fp_pool_t *pool, unsigned char *key);
+fp_status_t fp__dpool_attach(fp_pool_t *pool, void (*fini)(void *arg),
+                             void *arg);
+/* Set by boot/cluster.c: a pool from a cluster file.  load reads and checks
+ * it (before the pool is made: what it says about nodes, a server, hosts to
+ * come); start, once the pool exists, starts what the file says (it owns
+ * the plan from then on, success or not); free, for a pool not made. */
+typedef struct fp__boot_plan fp__boot_plan_t;
+typedef struct fp__boot_plan_info {
+    const char *const *nodes; /* bootstrap none: ADDR:PORT each */
+    size_t nnodes;
+    const char *server;       /* bootstrap server */
+    size_t hosts;             /* bootstrap ssh: hosts to come */
+    double node_wait;         /* > 0: calls wait this long for a node */
+} fp__boot_plan_info_t;
+extern fp_status_t (*fp__boot_cluster_hook_load)(const char *path,
+                                                 fp__boot_plan_t **plan_p,
+                                                 fp__boot_plan_info_t *info,
+                                                 fp_error_t *err);
+extern fp_status_t (*fp__boot_cluster_hook_start)(fp_pool_t *pool,
+                                                  fp__boot_plan_t *plan,
+                                                  fp_error_t *err);
+extern void (*fp__boot_cluster_hook_free)(fp__boot_plan_t *plan);
+
+/* For elastic pools: calls waiting with elements not handed out yet, and
+ * seconds node `address` has had nothing to run (0: busy; -1: no such node
+ * up). */
+size_t fp__dpool_backlog(fp_pool_t *pool);
+double fp__dpool_node_idle(fp_pool_t *pool, const char *address);
 
 /* "host:port" -> parts; FP_ERR_INVALID with a reason otherwise. */
 fp_status_t fp__parse_hostport(const char *s, char *host, size_t host_cap,

@@ -41,6 +41,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -49,10 +50,19 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
+#include <time.h>
+
 #include "common/futex.h"
 #include "common/settings.h"
 #include "dist.h"
 #include "server.h"
+
+/* the secret a node started over SSH received on stdin (fp_node_serve) */
+static fp__auth_secret_t *g_boot_secret;
+/* the node a stdin watcher may stop, while it exists */
+static pthread_mutex_t g_boot_lock = PTHREAD_MUTEX_INITIALIZER;
+static fp_node_t *g_boot_node;
 
 
 #define NODE_MAX_POOLS 64
@@ -1776,8 +1786,16 @@ fp_status_t fp_node_start(fp_context_t *ctx, const fp_node_params_t *params,
              "node:%s:%ld cores=%u gpus=%u caps=map,apply,bulk,update,cancel",
              node->host, (long)getpid(), node->cores, node->gpus);
 
-    st = fp__auth_secret_load(params->secret_file, &node->secret, why,
-                              sizeof(why));
+    if (g_boot_secret != NULL && params->secret_file == NULL) {
+        unsigned char key[FP__AUTH_KEY_LEN];
+        fp__auth_secret_key(g_boot_secret, key);
+        st = fp__auth_secret_from_key(key, "the SSH channel", &node->secret);
+        OPENSSL_cleanse(key, sizeof(key));
+        snprintf(why, sizeof(why), "%s", fp_status_string(st));
+    } else {
+        st = fp__auth_secret_load(params->secret_file, &node->secret, why,
+                                  sizeof(why));
+    }
     if (st != FP_OK) {
         set_err(err, st, "secret: %s", why);
         goto fail;
@@ -1976,16 +1994,166 @@ static void on_signal(int sig)
         fp_node_stop(n);
 }
 
+/* ---- started over SSH (boot/ssh.c) -------------------------------------------
+ *
+ * FP_BOOT_STDIN=1: the client started this node over SSH.  Its stdin is
+ * the SSH channel: first "FP-SECRET <hex of the secret's key>" and "FP-GO"
+ * lines (the secret never appears on a command line or in the
+ * environment), then nothing until the client goes.  EOF on stdin means the
+ * client closed its end, exited, was killed or lost the link: the node
+ * stops at once (a watchdog ends the process 2 s later whatever it is
+ * doing), and with exit_with_client it also stops when its client's
+ * connection is gone (a link cut without EOF). */
+
+
+static int hexval(int c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* One line from fd 0, byte by byte (nothing read past it). */
+static bool boot_line(char *line, size_t cap)
+{
+    size_t n = 0;
+    for (;;) {
+        char c;
+        ssize_t r = read(0, &c, 1);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            return false;
+        if (c == '\n')
+            break;
+        if (n + 1 < cap)
+            line[n++] = c;
+    }
+    line[n] = '\0';
+    return true;
+}
+
+static fp_status_t boot_read(char *why, size_t cap)
+{
+    char line[256];
+    unsigned char key[FP__AUTH_KEY_LEN];
+    bool have = false;
+    for (;;) {
+        if (!boot_line(line, sizeof(line))) {
+            snprintf(why, cap, "stdin closed before FP-GO");
+            return FP_ERR_CLOSED;
+        }
+        if (strcmp(line, "FP-GO") == 0)
+            break;
+        if (strncmp(line, "FP-SECRET ", 10) == 0) {
+            const char *h = line + 10;
+            if (strlen(h) != 2 * FP__AUTH_KEY_LEN) {
+                snprintf(why, cap, "FP-SECRET: want %d hex digits",
+                         2 * FP__AUTH_KEY_LEN);
+                return FP_ERR_PROTOCOL;
+            }
+            for (size_t i = 0; i < FP__AUTH_KEY_LEN; i++) {
+                int a = hexval(h[2 * i]), b = hexval(h[2 * i + 1]);
+                if (a < 0 || b < 0) {
+                    snprintf(why, cap, "FP-SECRET: not hex");
+                    return FP_ERR_PROTOCOL;
+                }
+                key[i] = (unsigned char)(a << 4 | b);
+            }
+            have = true;
+            OPENSSL_cleanse(line, sizeof(line));
+        } else {
+            snprintf(why, cap, "unexpected line on stdin: '%.40s'", line);
+            return FP_ERR_PROTOCOL;
+        }
+    }
+    if (!have) {
+        snprintf(why, cap, "no FP-SECRET before FP-GO");
+        return FP_ERR_PROTOCOL;
+    }
+    fp_status_t st =
+        fp__auth_secret_from_key(key, "the SSH channel", &g_boot_secret);
+    OPENSSL_cleanse(key, sizeof(key));
+    if (st != FP_OK)
+        snprintf(why, cap, "%s", fp_status_string(st));
+    return st;
+}
+
+static void *boot_watch(void *arg)
+{
+    fp_node_t *node = arg;
+    char buf[256];
+    ssize_t r;
+    for (;;) {
+        r = read(0, buf, sizeof(buf));
+        if (r > 0 || (r < 0 && errno == EINTR))
+            continue;
+        if (r < 0 && errno == EAGAIN) { /* someone made it non-blocking */
+            struct pollfd p = {0, POLLIN, 0};
+            (void)poll(&p, 1, -1);
+            continue;
+        }
+        break;
+    }
+    int e = errno;
+    pthread_mutex_lock(&g_boot_lock);
+    if (g_boot_node == node && atomic_load(&node->stopped) == 0) {
+        /* (already stopping: its client closed the pool first) */
+        fp__info(node->log, "the SSH channel to the client closed (%s): stopping",
+                 r == 0 ? "EOF" : strerror(e));
+        fp_node_stop(node);
+    }
+    pthread_mutex_unlock(&g_boot_lock);
+    struct timespec ts = {2, 0};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+    _exit(0);
+    return NULL;
+}
+
 int fp_node_serve(fp_context_t *ctx, const fp_node_params_t *params)
 {
     fp_error_t err;
     memset(&err, 0, sizeof(err));
     fp_node_t *node = NULL;
-    fp_status_t st = fp_node_start(ctx, params, &node, &err);
+    fp_node_params_t p = *params;
+    const char *boot = getenv("FP_BOOT_STDIN");
+    bool booted = boot != NULL && strcmp(boot, "1") == 0;
+    if (booted) {
+        char why[160];
+        fp_status_t bst = boot_read(why, sizeof(why));
+        if (bst != FP_OK) {
+            fprintf(stderr, "fastpool node: started over SSH: %s\n", why);
+            return 1;
+        }
+        unsetenv("FP_BOOT_STDIN"); /* not for the tasks' children */
+        p.exit_with_client = true;
+    }
+    fp_status_t st = fp_node_start(ctx, &p, &node, &err);
     if (st != FP_OK) {
         fprintf(stderr, "fastpool node: %s\n",
                 err.message[0] ? err.message : fp_status_string(st));
         return 1;
+    }
+    if (booted) {
+        pthread_mutex_lock(&g_boot_lock);
+        g_boot_node = node;
+        pthread_mutex_unlock(&g_boot_lock);
+        pthread_t t;
+        pthread_attr_t a;
+        pthread_attr_init(&a);
+        pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+        if (pthread_create(&t, &a, boot_watch, node) != 0) {
+            fprintf(stderr, "fastpool node: cannot watch stdin\n");
+            pthread_attr_destroy(&a);
+            fp_node_destroy(node);
+            return 1;
+        }
+        pthread_attr_destroy(&a);
     }
     g_serving = node;
     struct sigaction sa, old_term, old_int;
@@ -2003,6 +2171,9 @@ int fp_node_serve(fp_context_t *ctx, const fp_node_params_t *params)
     int rc = atomic_load(&node->reg_refused) ? 1 : 0;
     (void)node_leave(node); /* a second SIGTERM meanwhile: at once */
     g_serving = NULL;
+    pthread_mutex_lock(&g_boot_lock);
+    g_boot_node = NULL;
+    pthread_mutex_unlock(&g_boot_lock);
     fp_node_destroy(node);
     sigaction(SIGTERM, &old_term, NULL);
     sigaction(SIGINT, &old_int, NULL);

@@ -44,7 +44,9 @@ static fp_status_t split_env(const char *var, char **copy_p,
         return FP_ERR_NOMEM;
     }
     size_t n = 0;
-    for (char *tok = strtok(copy, ","); tok != NULL; tok = strtok(NULL, ",")) {
+    char *save = NULL;
+    for (char *tok = strtok_r(copy, ",", &save); tok != NULL;
+         tok = strtok_r(NULL, ",", &save)) {
         tok += strspn(tok, " \t");
         size_t l = strlen(tok);
         while (l > 0 && (tok[l - 1] == ' ' || tok[l - 1] == '\t'))
@@ -57,6 +59,21 @@ static fp_status_t split_env(const char *var, char **copy_p,
     *n_p = n;
     return FP_OK;
 }
+
+/* Set by boot/ (always linked in libfastpool): hosts over SSH and pools
+ * from cluster files (dist/dist.h). */
+fp_status_t (*fp__boot_hosts_hook)(fp_pool_t *pool, const char *const *hosts,
+                                   size_t nhosts,
+                                   const struct fp_host_params *hp,
+                                   fp_error_t *err);
+fp_status_t (*fp__boot_cluster_hook_load)(const char *path,
+                                          fp__boot_plan_t **plan_p,
+                                          fp__boot_plan_info_t *info,
+                                          fp_error_t *err);
+fp_status_t (*fp__boot_cluster_hook_start)(fp_pool_t *pool,
+                                           fp__boot_plan_t *plan,
+                                           fp_error_t *err);
+void (*fp__boot_cluster_hook_free)(fp__boot_plan_t *plan);
 
 /* The modules a new pool ships: params->ship_modules, then the paths in
  * FP_SHIP_MODULES.  *list_p and *copy_p are the caller's to free. */
@@ -194,7 +211,11 @@ fp_status_t fp_pool_create(fp_context_t *ctx, const fp_pool_params_t *params,
     return pool_create(ctx, params, NULL, 0, pool_p, err);
 }
 
-/* The pool itself: `launch_nodes` are its nodes when it names none. */
+/* The pool itself: `launch_nodes` are its nodes when it names none.  Its
+ * nodes, first given first: params->nodes, FP_NODES, a launcher's ranks;
+ * or hosts to start over SSH (params->hosts, else FP_HOSTS); or a cluster
+ * file (params->cluster, else FP_CLUSTER when nothing else names them);
+ * a rendezvous server may add more (params->server, else FP_SERVER). */
 static fp_status_t pool_create(fp_context_t *ctx,
                                const fp_pool_params_t *params,
                                const char *const *launch_nodes,
@@ -209,18 +230,25 @@ static fp_status_t pool_create(fp_context_t *ctx,
         set_err(err, FP_ERR_INVALID, "at most 4096 executors per pool");
         return FP_ERR_INVALID;
     }
-
-    if (params->nnodes > 0 && params->nodes == NULL)
+    if ((params->nnodes > 0 && params->nodes == NULL) ||
+        (params->nhosts > 0 && params->hosts == NULL))
         return FP_ERR_INVALID;
+
+    fp_status_t st = FP_OK;
+    char *env_copy = NULL, *hosts_copy = NULL, *mod_copy = NULL;
+    const char **env_list = NULL, **hosts_list = NULL, **mods = NULL;
+    size_t nmods = 0;
+    fp__boot_plan_t *plan = NULL;
+    fp__boot_plan_info_t plan_info;
+    memset(&plan_info, 0, sizeof(plan_info));
+    fp_pool_t *pool = NULL;
+
     const char *const *nodes = params->nodes;
     size_t nnodes = params->nodes != NULL ? params->nnodes : 0;
-    char *env_copy = NULL;
-    const char **env_list = NULL;
     if (nnodes == 0) {
         size_t n = 0;
-        fp_status_t st = split_env("FP_NODES", &env_copy, &env_list, &n);
-        if (st != FP_OK)
-            return st;
+        if ((st = split_env("FP_NODES", &env_copy, &env_list, &n)) != FP_OK)
+            goto out;
         nodes = env_list;
         nnodes = n;
     }
@@ -228,82 +256,103 @@ static fp_status_t pool_create(fp_context_t *ctx,
         nodes = launch_nodes;
         nnodes = launch_n;
     }
-    for (size_t i = 0; i < nnodes; i++) {
-        if (nodes[i] == NULL) {
-            free(env_list);
-            free(env_copy);
-            return FP_ERR_INVALID;
-        }
+    const char *const *hosts = params->hosts;
+    size_t nhosts = params->hosts != NULL ? params->nhosts : 0;
+    if (nhosts == 0 && nnodes == 0) {
+        size_t n = 0;
+        if ((st = split_env("FP_HOSTS", &hosts_copy, &hosts_list, &n)) !=
+            FP_OK)
+            goto out;
+        hosts = hosts_list;
+        nhosts = n;
     }
-
     /* a rendezvous server: given, else FP_SERVER when no nodes are */
     const char *server = params->server;
-    if (server == NULL && nnodes == 0)
+    if (server == NULL && nnodes == 0 && nhosts == 0)
         server = getenv("FP_SERVER");
     if (server != NULL && server[0] == '\0')
         server = NULL;
-    bool distributed =
-        nnodes > 0 || params->local == FP_LOCAL_YES || server != NULL;
+    /* a cluster file: given, else FP_CLUSTER when nothing names the nodes */
+    const char *cluster = params->cluster;
+    if (cluster == NULL && nnodes == 0 && nhosts == 0 && server == NULL)
+        cluster = getenv("FP_CLUSTER");
+    if (cluster != NULL && cluster[0] == '\0')
+        cluster = NULL;
+    if (cluster != NULL) {
+        if (params->nnodes > 0 || nhosts > 0 || params->server != NULL) {
+            set_err(err, FP_ERR_INVALID, "a pool takes a cluster file or "
+                                         "nodes, hosts or a server, not both");
+            st = FP_ERR_INVALID;
+            goto out;
+        }
+        if (fp__boot_cluster_hook_load == NULL) {
+            set_err(err, FP_ERR_UNSUPPORTED,
+                    "no cluster-file support in this build");
+            st = FP_ERR_UNSUPPORTED;
+            goto out;
+        }
+        if ((st = fp__boot_cluster_hook_load(cluster, &plan, &plan_info,
+                                             err)) != FP_OK)
+            goto out;
+        if (plan_info.nnodes > 0) {
+            nodes = plan_info.nodes;
+            nnodes = plan_info.nnodes;
+        }
+        if (plan_info.server != NULL)
+            server = plan_info.server;
+    }
+    for (size_t i = 0; i < nnodes; i++)
+        if (nodes[i] == NULL) {
+            st = FP_ERR_INVALID;
+            goto out;
+        }
+    for (size_t i = 0; i < nhosts; i++)
+        if (hosts[i] == NULL) {
+            st = FP_ERR_INVALID;
+            goto out;
+        }
+
+    bool distributed = nnodes > 0 || nhosts > 0 || plan != NULL ||
+                       params->local == FP_LOCAL_YES || server != NULL;
     if (!distributed && params->local == FP_LOCAL_NO) {
-        free(env_list);
-        free(env_copy);
         set_err(err, FP_ERR_INVALID,
                 "local = FP_LOCAL_NO and no nodes: the pool would have no "
                 "executors");
-        return FP_ERR_INVALID;
+        st = FP_ERR_INVALID;
+        goto out;
     }
     /* modules to ship: the params' and FP_SHIP_MODULES' */
-    const char **mods = NULL;
-    size_t nmods = 0;
-    char *mod_copy = NULL;
-    fp_status_t mst = ship_list(params, &mods, &nmods, &mod_copy, err);
-    if (mst != FP_OK) {
-        free(env_list);
-        free(env_copy);
-        return mst;
-    }
+    if ((st = ship_list(params, &mods, &nmods, &mod_copy, err)) != FP_OK)
+        goto out;
     if (!distributed) {
-        free(env_list);
-        free(env_copy);
         /* no nodes: the modules are loaded here, so the same program runs
          * with and without nodes */
-        for (size_t i = 0; i < nmods && mst == FP_OK; i++)
-            mst = fp__module_load_here(mods[i], err);
-        free(mods);
-        free(mod_copy);
-        if (mst != FP_OK)
-            return mst;
-        return fp__pool_create_local(ctx, params, false, pool_p, err);
+        for (size_t i = 0; i < nmods && st == FP_OK; i++)
+            st = fp__module_load_here(mods[i], err);
+        if (st == FP_OK)
+            st = fp__pool_create_local(ctx, params, false, pool_p, err);
+        goto out;
     }
 
     if ((params->init_data.data == NULL && params->init_data.size != 0) ||
         (params->worker_class != NULL &&
          fp__task_name_check(params->worker_class) != FP_OK)) {
-        free(env_list);
-        free(env_copy);
-        free(mods);
-        free(mod_copy);
+        st = FP_ERR_INVALID;
         if (params->worker_class != NULL &&
             fp__task_name_check(params->worker_class) != FP_OK) {
             set_err(err, FP_ERR_NOT_FOUND, "no worker class can have that name");
-            return FP_ERR_NOT_FOUND;
+            st = FP_ERR_NOT_FOUND;
         }
-        return FP_ERR_INVALID;
+        goto out;
     }
     fp_pool_params_t shell_params;
     memset(&shell_params, 0, sizeof(shell_params));
     /* the shell holds what executors send back (queue or callback) */
     shell_params.on_message = params->on_message;
     shell_params.on_message_arg = params->on_message_arg;
-    fp_pool_t *pool = NULL;
-    fp_status_t st = fp__pool_create_local(ctx, &shell_params, true, &pool, err);
-    if (st != FP_OK) {
-        free(env_list);
-        free(env_copy);
-        free(mods);
-        free(mod_copy);
-        return st;
-    }
+    if ((st = fp__pool_create_local(ctx, &shell_params, true, &pool, err)) !=
+        FP_OK)
+        goto out;
     fp__dpool_params_t dp;
     memset(&dp, 0, sizeof(dp));
     dp.nodes = nodes;
@@ -318,25 +367,50 @@ static fp_status_t pool_create(fp_context_t *ctx,
     dp.max_attempts = params->max_attempts;
     dp.node_deadline = params->node_deadline;
     dp.node_wait = params->node_wait;
+    if (dp.node_wait == 0 && plan_info.node_wait > 0)
+        dp.node_wait = plan_info.node_wait;
     dp.on_node = params->on_node;
     dp.on_node_arg = params->on_node_arg;
     dp.ship_modules = mods;
     dp.nship_modules = nmods;
     dp.server = server;
     dp.encrypt = params->encrypt;
+    dp.nodes_to_come = nhosts > 0 || plan_info.hosts > 0;
     if (err != NULL)
         memset(err, 0, sizeof(*err));
+    /* nodes this process starts itself can take a secret it makes */
+    if (nnodes == 0 && server == NULL)
+        fp__client_ephemeral_secret();
     st = fp__dpool_create(pool, &dp, err);
-    free(env_list);
-    free(env_copy);
-    free(mods);
-    free(mod_copy);
+    if (st == FP_OK && nhosts > 0) {
+        if (fp__boot_hosts_hook == NULL) {
+            set_err(err, FP_ERR_UNSUPPORTED, "no SSH bootstrap in this build");
+            st = FP_ERR_UNSUPPORTED;
+        } else {
+            st = fp__boot_hosts_hook(pool, hosts, nhosts, params->host_params,
+                                     err);
+        }
+    }
+    if (st == FP_OK && plan != NULL) {
+        fp__boot_plan_t *p = plan;
+        plan = NULL; /* start owns it, success or not */
+        st = fp__boot_cluster_hook_start(pool, p, err);
+    }
     if (st != FP_OK) {
         fp_pool_destroy(pool);
-        return st;
+        goto out;
     }
     *pool_p = pool;
-    return FP_OK;
+out:
+    if (plan != NULL)
+        fp__boot_cluster_hook_free(plan);
+    free(env_list);
+    free(env_copy);
+    free(hosts_list);
+    free(hosts_copy);
+    free(mods);
+    free(mod_copy);
+    return st;
 }
 
 fp_status_t fp_pool_add_node(fp_pool_t *pool, const char *address,

@@ -18,6 +18,7 @@ PACKAGES=(
   clang libomp-dev              # LLVM libomp peer (fib)
   libclang-rt-14-dev            # libFuzzer + sanitizer runtimes for clang
   iproute2                      # network namespaces for the two-host tests
+  openssh-server openssh-client # real sshd in namespace hosts (SSH bootstrap)
   libtbb-dev                    # oneTBB peer (fib)
   python3                       # multiprocessing peer (/usr/bin/python3)
 )

@@ -105,5 +105,10 @@ void info_host_free(info_host_t *h);
 
 /* The default mode: exit status 0. */
 int info_run_local(const info_opts_t *o);
+/* info_cluster.c: every host of a cluster file, over ssh */
+int info_run_cluster(const info_opts_t *o, const char *path);
+/* info_server.c: the nodes a rendezvous server lists */
+int info_run_server(const info_opts_t *o, const char *server,
+                    const char *secret_file);
 
 #endif

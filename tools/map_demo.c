@@ -5,10 +5,14 @@
  *
  *   fastpool-map-demo [-n COUNT] [-e EXECUTORS] [-r REPEATS] [--nodes LIST]
  *                     [--progress | --no-progress]
+ *                     [--cluster FILE]
  *
  * --nodes host:port,host:port runs the same map on those nodes (programs
  * serving as nodes: fastpool-worker, or this very program started with
  * FP_NODE_LISTEN=ADDR:PORT, which has the task compiled in); FP_NODES does
+ * the same without the option.  --cluster FILE takes the nodes a cluster
+ * file describes (docs/CONFIG.md): with bootstrap ssh this very program is
+ * started on each host over SSH, nothing installed there; FP_CLUSTER does
  * the same without the option.
  * The task counts the steps of the Collatz sequence from its input: cheap,
  * irregular in cost from one element to the next, and easy to check.
@@ -64,7 +68,7 @@ static int usage(const char *argv0)
 {
     fprintf(stderr,
             "usage: %s [-n COUNT] [-e EXECUTORS] [-r REPEATS] [--nodes "
-            "HOST:PORT,...] [--progress | --no-progress]\n",
+            "HOST:PORT,...] [--cluster FILE] [--progress | --no-progress]\n",
             argv0);
     return 2;
 }
@@ -74,8 +78,8 @@ int main(int argc, char **argv)
     size_t n = 1000000;
     unsigned executors = 0;
     int repeats = 3;
-    const char *nodes = NULL;
     int progress = isatty(STDERR_FILENO); /* --progress / --no-progress */
+    const char *nodes = NULL, *cluster = NULL;
     for (int i = 1; i < argc; i++) {
         if (i + 1 < argc && strcmp(argv[i], "-n") == 0)
             n = strtoull(argv[++i], NULL, 10);
@@ -89,6 +93,8 @@ int main(int argc, char **argv)
             progress = 1;
         else if (strcmp(argv[i], "--no-progress") == 0)
             progress = 0;
+        else if (i + 1 < argc && strcmp(argv[i], "--cluster") == 0)
+            cluster = argv[++i];
         else
             return usage(argv[0]);
     }
@@ -112,7 +118,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "fp_context_create: %s\n", fp_status_string(st));
         return 1;
     }
-    fp_pool_params_t pp = {.executors = executors};
+    fp_pool_params_t pp = {.executors = executors, .cluster = cluster};
     const char *list[64];
     char *nodes_copy = nodes != NULL ? strdup(nodes) : NULL;
     if (nodes_copy != NULL) {

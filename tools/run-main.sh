@@ -59,6 +59,35 @@ if bash tools/netns.sh up "$prefix" >/dev/null 2>"$tmp/ns.err"; then
     a1=$(start_node ip netns exec "${prefix}h1" env FP_NODE_LISTEN=10.77.0.1:0 FP_EXECUTORS=1 "$demo")
     a2=$(start_node ip netns exec "${prefix}h2" env FP_NODE_LISTEN=10.77.0.2:0 FP_EXECUTORS=1 "$demo")
     ip netns exec "${prefix}c" "$demo" -n "$N" --nodes "$a1,$a2"
+    for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+    for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+    pids=()
+
+    echo
+    echo "== the same map over a two-host cluster file, nodes started over SSH =="
+    # real sshds in h1 and h2 (throw-away keys); h2 has nothing of fastpool:
+    # no project tree, no UCX, hwloc, libconfig or libcrypto, so the
+    # program and its libraries travel as a bundle (cached there by hash)
+    if bash tools/sshd.sh up "$tmp/ssh" "$prefix" h1 bare:h2 >"$tmp/sshd.log" 2>&1; then
+        cat > "$tmp/cluster.cfg" <<EOF
+cluster = {
+  name = "main-job";
+  bootstrap = "ssh";
+  transports = ["tcp"];
+  ssh = { config_file = "$tmp/ssh/ssh_config"; connect_timeout = 10; };
+  node = { cache_dir = "$tmp/remote-cache"; };
+  hosts = (
+    { name = "h1"; address = "h1"; executors = 1; },
+    { name = "h2"; address = "h2"; executors = 1; }
+  );
+};
+EOF
+        echo "cluster file:"; sed 's/^/  /' "$tmp/cluster.cfg"
+        ip netns exec "${prefix}c" "$demo" -n "$N" --cluster "$tmp/cluster.cfg"
+        bash tools/sshd.sh down "$tmp/ssh" "$prefix" >/dev/null 2>&1 || true
+    else
+        echo "(skipped: no sshd here: $(tail -n1 "$tmp/sshd.log"))"
+    fi
 else
     echo "== the same map on two nodes on this host (TCP on loopback; no network namespaces here: $(head -c 200 "$tmp/ns.err")) =="
     a1=$(start_node env FP_NODE_LISTEN=127.0.0.1:0 FP_EXECUTORS=1 "$demo")

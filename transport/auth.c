@@ -368,6 +368,44 @@ fp_status_t fp__auth_secret_from_bytes(const void *bytes, size_t len,
                        errlen);
 }
 
+/* The derived key itself: a node started over SSH receives it on the SSH
+ * channel (boot/ssh.c) and proves the same secret with it. */
+fp_status_t fp__auth_secret_from_key(const unsigned char *key,
+                                     const char *source,
+                                     fp__auth_secret_t **secret_p)
+{
+    if (key == NULL || secret_p == NULL)
+        return FP_ERR_INVALID;
+    if (source == NULL)
+        source = "key";
+    size_t srclen = strlen(source);
+    size_t size = sizeof(fp__auth_secret_t) + srclen + 1;
+    fp__auth_secret_t *s = OPENSSL_zalloc(size);
+    if (s == NULL)
+        return FP_ERR_NOMEM;
+    s->alloc_size = size;
+    memcpy(s->source, source, srclen + 1);
+    memcpy(s->key, key, FP__AUTH_KEY_LEN);
+    *secret_p = s;
+    return FP_OK;
+}
+
+fp_status_t fp__auth_secret_random(const char *source,
+                                   fp__auth_secret_t **secret_p)
+{
+    unsigned char key[FP__AUTH_KEY_LEN];
+    if (RAND_bytes(key, sizeof(key)) != 1)
+        return FP_ERR_SYSTEM;
+    fp_status_t st = fp__auth_secret_from_key(key, source, secret_p);
+    OPENSSL_cleanse(key, sizeof(key));
+    return st;
+}
+
+void fp__auth_secret_key(const fp__auth_secret_t *secret, unsigned char *key)
+{
+    memcpy(key, secret->key, FP__AUTH_KEY_LEN);
+}
+
 const char *fp__auth_secret_source(const fp__auth_secret_t *secret)
 {
     return secret != NULL ? secret->source : "(none)";

@@ -114,6 +114,16 @@ fp_status_t fp__auth_secret_from_bytes(const void *bytes, size_t len,
                                        fp__auth_secret_t **secret_p, char *err,
                                        size_t errlen);
 
+/* A secret from its derived key (FP__AUTH_KEY_LEN bytes), a random one, and
+ * the key of a secret (into `key`, FP__AUTH_KEY_LEN bytes): how a client
+ * hands its secret to a node it starts over SSH, on the SSH channel. */
+fp_status_t fp__auth_secret_from_key(const unsigned char *key,
+                                     const char *source,
+                                     fp__auth_secret_t **secret_p);
+fp_status_t fp__auth_secret_random(const char *source,
+                                   fp__auth_secret_t **secret_p);
+void fp__auth_secret_key(const fp__auth_secret_t *secret, unsigned char *key);
+
 /* Where the secret came from, for logs: "file /path", "FP_SECRET_FILE
  * /path", "FP_SECRET" or the `source` given.  Never the secret itself. */
 const char *fp__auth_secret_source(const fp__auth_secret_t *secret);

@@ -355,3 +355,8 @@ void fp__tp_note_copy(fp__tp_t *tp, size_t bytes)
     tp->stats.bytes_copied += bytes;
 }
 
+
+const fp__auth_secret_t *fp__tp_secret(const fp__tp_t *tp)
+{
+    return tp != NULL ? tp->secret : NULL;
+}

@@ -222,6 +222,8 @@ void *fp__tp_conn_user(const fp__tp_conn_t *conn);
 const char *fp__tp_conn_peer(const fp__tp_conn_t *conn);
 /* What the peer's HELLO said: its id, executors and role (once ready). */
 const char *fp__tp_conn_peer_id(const fp__tp_conn_t *conn);
+/* The secret this transport proves (for handing it to nodes over SSH). */
+const fp__auth_secret_t *fp__tp_secret(const fp__tp_t *tp);
 uint32_t fp__tp_conn_peer_executors(const fp__tp_conn_t *conn);
 uint8_t fp__tp_conn_peer_role(const fp__tp_conn_t *conn);
 /* Keep a connection alive past on_closed (for a send callback or a closure

@@ -286,6 +286,7 @@ typedef struct fp_node_event {
 typedef void (*fp_node_event_fn_t)(void *arg, const fp_node_event_t *ev);
 
 struct fp_message; /* see fp_pool_collect */
+struct fp_host_params; /* see fp_pool_add_host */
 
 typedef struct fp_pool_params {
     unsigned executors;       /* Without nodes: executors in this process.
@@ -383,6 +384,19 @@ typedef struct fp_pool_params {
      * requires it.  Large buffers are then copied once on sending (into a
      * staging buffer, encrypted): no zero copy on the sending side. */
     bool encrypt;
+    /* Hosts to start nodes on over SSH, nothing installed there (see
+     * fp_pool_add_host), all at once; the pool is created when every one
+     * is up, else not at all (`err` names the host).  NULL/0: the
+     * comma-separated list in FP_HOSTS when neither nodes nor FP_NODES are
+     * given.  `host_params` (may be NULL) applies to each. */
+    const char *const *hosts;
+    size_t nhosts;
+    const struct fp_host_params *host_params;
+    /* A cluster file (libconfig, docs/CONFIG.md): the pool gets its nodes
+     * as the file says (bootstrap ssh, server or none; elastic ranges).
+     * NULL: $FP_CLUSTER when no nodes, hosts, FP_NODES or FP_HOSTS are
+     * given.  Errors name the file and line. */
+    const char *cluster;
 } fp_pool_params_t;
 
 
@@ -434,6 +448,70 @@ FP_API fp_status_t fp_pool_add_node(fp_pool_t *pool, const char *address,
  * never unloaded.  Not from inside a task. */
 FP_API fp_status_t fp_pool_ship_module(fp_pool_t *pool, const char *path,
                                        fp_error_t *err);
+/*
+ * Hosts over SSH, nothing installed there.  fp_pool_add_host(pool, "h1",
+ * NULL, NULL) checks that "h1" takes key-based SSH (BatchMode: no password
+ * prompt; an unknown host key is refused as ssh refuses it), starts one
+ * node there with one executor per core of that host (or `executors`), and
+ * adds it to the pool as fp_pool_add_node does.
+ *  - What runs there: by default this very program (the SPMD model: its
+ *    tasks are compiled in), with this process's arguments, in node mode
+ *    (FP_NODE_LISTEN: its first fp_pool_create serves); or `program` (e.g.
+ *    fastpool-worker with fp_pool_params_t.ship_modules).
+ *  - Nothing installed: the client ships a bundle of the program and every
+ *    library it needs (libfastpool, UCX and its transport modules, hwloc,
+ *    libconfig, OpenSSL...; not the C library), named by its SHA-256 and
+ *    cached on the host (`remote_cache`, else $FP_CACHE_DIR there, else
+ *    ~/.cache/fastpool): the next start sends nothing.  FP_BUNDLE_NEVER
+ *    runs the program at the same path there instead (an installed or
+ *    shared file system).
+ *  - The pool secret travels over the SSH channel (the node's stdin), never
+ *    on a command line; with none configured (FP_SECRET_FILE, FP_SECRET) a
+ *    random one is made for this process.
+ *  - The node's output comes back with a "[host] " prefix.
+ *  - No orphans: the node exits when the pool is destroyed, when this
+ *    process exits or is killed (its SSH process dies with it and the
+ *    node's stdin closes), and when the link breaks (the node's connection
+ *    to its client dies: it was started with exit_with_client).
+ * Errors name the host and the cause (ssh's own words: "Permission denied
+ * (publickey)", "No route to host", "Host key verification failed"), within
+ * `timeout`.
+ */
+typedef enum fp_bundle {
+    FP_BUNDLE_DEFAULT = 0, /* FP_BUNDLE env (ship|never), else ship */
+    FP_BUNDLE_SHIP = 1,    /* ship the bundle (cached there by hash) */
+    FP_BUNDLE_NEVER = 2    /* run the program at the same path there */
+} fp_bundle_t;
+
+typedef struct fp_host_params {
+    const char *user;          /* ssh -l; NULL: ssh's own (ssh_config) */
+    unsigned port;             /* ssh -p; 0: ssh's own */
+    const char *identity;      /* ssh -i */
+    const char *ssh_config;    /* ssh -F; NULL: FP_SSH_CONFIG, else ssh's */
+    const char *const *ssh_options; /* more ssh arguments ("-o", "X=y") */
+    size_t nssh_options;
+    unsigned executors;        /* 0: one per core of that host */
+    double timeout;            /* seconds for ssh to answer and the node to
+                                  start (reset while a bundle streams);
+                                  0: FP_SSH_TIMEOUT, else 10 */
+    fp_bundle_t bundle;
+    const char *program;       /* NULL: this program (/proc/self/exe) with
+                                  this process's arguments */
+    const char *const *program_args; /* with `program` */
+    size_t nprogram_args;
+    const char *remote_cache;  /* cache folder there; NULL: see above */
+    const char *const *env;    /* "NAME=VALUE" set for the node */
+    size_t nenv;
+    unsigned node_port;        /* the node's port there; 0: any */
+} fp_host_params_t;
+
+/* Start a node on `host` ("name", "user@name", an address or an ssh_config
+ * alias) over SSH and add it to the pool (see above).  `params` may be
+ * NULL.  The pool must take nodes (created with nodes, hosts, FP_NODES or
+ * local = FP_LOCAL_YES).  On failure nothing is left running there. */
+FP_API fp_status_t fp_pool_add_host(fp_pool_t *pool, const char *host,
+                                    const fp_host_params_t *params,
+                                    fp_error_t *err);
 
 typedef enum fp_node_state {
     FP_NODE_CONNECTING = 0, /* being added */

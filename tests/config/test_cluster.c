@@ -361,7 +361,7 @@ static void test_defaults(void **state)
     assert_null(cl->transports);
     assert_false(cl->encrypt);
     assert_int_equal(cl->n_env, 0);
-    assert_string_equal(cl->node.program, "fastpool-worker");
+    assert_null(cl->node.program);
     assert_int_equal(cl->node.bundle, FP__BUNDLE_AUTO);
     assert_string_equal(cl->node.cache_dir, "~/.cache/fastpool");
     assert_int_equal(cl->ssh.connect_timeout, 10);
