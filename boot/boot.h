@@ -31,8 +31,8 @@ fp_status_t fp__boot_bundle(const char *program, fp__bndl_t *b,
 fp_status_t fp__boot_sha256_file(const char *path, char *hex, uint64_t *size_p);
 
 /* This machine's cache folder for `what` ("bundles"), made (0700) if
- * missing: $FP_CACHE_DIR, else $XDG_CACHE_HOME/fastpool, else
- * ~/.cache/fastpool. */
+ * missing: common/cache.h's (the one shipped task modules use), with the
+ * error described for a launch. */
 fp_status_t fp__boot_cache_dir(const char *what, char *out, size_t cap,
                                fp_error_t *err);
 

@@ -40,6 +40,7 @@
 
 #include <openssl/crypto.h>
 
+#include "common/cache.h"
 #include "common/clock.h"
 #include "dist/dist.h"
 #include "transport/auth.h"
@@ -68,37 +69,17 @@ void fp__boot_err(fp_error_t *err, fp_status_t st, const char *fmt, ...)
 fp_status_t fp__boot_cache_dir(const char *what, char *out, size_t cap,
                                fp_error_t *err)
 {
-    const char *base = getenv("FP_CACHE_DIR");
-    char tmp[PATH_MAX];
-    if (base != NULL && base[0] != '\0') {
-        fp__boot_fmt(tmp, sizeof(tmp), "%s", base);
-    } else if ((base = getenv("XDG_CACHE_HOME")) != NULL && base[0] == '/') {
-        fp__boot_fmt(tmp, sizeof(tmp), "%s/fastpool", base);
-    } else if ((base = getenv("HOME")) != NULL && base[0] == '/') {
-        fp__boot_fmt(tmp, sizeof(tmp), "%s/.cache/fastpool", base);
-    } else {
+    fp_status_t st = fp__cache_dir(what, out, cap);
+    if (st == FP_ERR_NOT_FOUND) {
         fp__boot_err(err, FP_ERR_CONFIG,
                      "no cache folder: set FP_CACHE_DIR or HOME");
         return FP_ERR_CONFIG;
     }
-    if (!fp__boot_fmt(out, cap, "%s/%s", tmp, what)) {
-        fp__boot_err(err, FP_ERR_CONFIG, "cache folder path too long");
-        return FP_ERR_CONFIG;
+    if (st != FP_OK) {
+        fp__boot_err(err, st, "cache folder path too long");
+        return st;
     }
-    /* each level, 0700 for what we create */
-    for (char *p = out + 1; *p != '\0'; p++) {
-        if (*p != '/')
-            continue;
-        *p = '\0';
-        if (mkdir(out, 0700) != 0 && errno != EEXIST) {
-            fp__boot_err(err, FP_ERR_IO, "cache folder %s: %s", out,
-                         strerror(errno));
-            *p = '/';
-            return FP_ERR_IO;
-        }
-        *p = '/';
-    }
-    if (mkdir(out, 0700) != 0 && errno != EEXIST) {
+    if (fp__cache_mkdirs(out) != FP_OK) {
         fp__boot_err(err, FP_ERR_IO, "cache folder %s: %s", out,
                      strerror(errno));
         return FP_ERR_IO;

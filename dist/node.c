@@ -2120,7 +2120,10 @@ int fp_node_serve(fp_context_t *ctx, const fp_node_params_t *params)
     fp_error_t err;
     memset(&err, 0, sizeof(err));
     fp_node_t *node = NULL;
-    fp_node_params_t p = *params;
+    fp_node_params_t p;
+    memset(&p, 0, sizeof(p));
+    if (params != NULL)
+        p = *params;
     const char *boot = getenv("FP_BOOT_STDIN");
     bool booted = boot != NULL && strcmp(boot, "1") == 0;
     if (booted) {
