@@ -163,7 +163,7 @@ static void *probe_main(void *arg)
     while ((q = strchr(last, '\n')) != NULL && q[1] != '\0')
         last = q + 1;
     last[strcspn(last, "\n")] = '\0';
-    snprintf(p->why, sizeof(p->why), "%s",
+    snprintf(p->why, sizeof(p->why), "%.250s",
              last[0] ? last
                      : (WIFEXITED(status) ? "no answer" : "timed out"));
     return NULL;
