@@ -29,6 +29,9 @@ tmp=$(mktemp -d)
 prefix=fpmain$$-
 pids=()
 cleanup() {
+    if [[ -f $tmp/pids ]]; then
+        while read -r p; do pids+=("$p"); done < "$tmp/pids"
+    fi
     for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
     for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
     bash tools/netns.sh down "$prefix" >/dev/null 2>&1 || true
@@ -44,6 +47,7 @@ start_node() {
     local out=$tmp/node.${#pids[@]}
     "$@" > "$out" 2> "$out.err" &
     pids+=($!)
+    echo "$!" >> "$tmp/pids" # start_node runs in $(...): see cleanup
     for _ in $(seq 1 200); do
         if grep -q '^LISTENING ' "$out" 2>/dev/null; then
             awk '/^LISTENING /{print $2; exit}' "$out"; return 0
@@ -59,9 +63,7 @@ if bash tools/netns.sh up "$prefix" >/dev/null 2>"$tmp/ns.err"; then
     a1=$(start_node ip netns exec "${prefix}h1" env FP_NODE_LISTEN=10.77.0.1:0 FP_EXECUTORS=1 "$demo")
     a2=$(start_node ip netns exec "${prefix}h2" env FP_NODE_LISTEN=10.77.0.2:0 FP_EXECUTORS=1 "$demo")
     ip netns exec "${prefix}c" "$demo" -n "$N" --nodes "$a1,$a2"
-    for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-    for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-    pids=()
+    while read -r p; do kill -TERM "$p" 2>/dev/null || true; done < "$tmp/pids"
 
     echo
     echo "== the same map over a two-host cluster file, nodes started over SSH =="

@@ -21,8 +21,15 @@ here=$(cd "$(dirname "$0")" && pwd)
 tmp=$(mktemp -d)
 pids=()
 cleanup() {
+    # start_node runs in $(...): its pids reach us through $tmp/pids
+    if [[ -f $tmp/pids ]]; then
+        while read -r p; do pids+=("$p"); done < "$tmp/pids"
+    fi
     for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-    for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+    for p in "${pids[@]}"; do
+        for _ in $(seq 1 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.05; done
+        kill -KILL "$p" 2>/dev/null || true
+    done
     if [[ -n ${NS_PREFIX:-} ]]; then bash "$here/../../tools/netns.sh" down "$NS_PREFIX" >/dev/null 2>&1 || true; fi
     rm -rf "$tmp"
 }
@@ -38,6 +45,7 @@ start_node() {
     local out=$tmp/node$#.$RANDOM
     "$@" > "$out" 2> "$out.err" &
     pids+=($!)
+    echo "$!" >> "$tmp/pids"
     for _ in $(seq 1 200); do
         if grep -q '^LISTENING ' "$out" 2>/dev/null; then
             awk '/^LISTENING /{print $2; exit}' "$out"; return 0
