@@ -450,7 +450,6 @@ static fp_status_t spawn(shost_t *h, const char **argv, fp_error_t *err)
         fp__boot_err(err, FP_ERR_SYSTEM, "pipe: %s", strerror(errno));
         return FP_ERR_SYSTEM;
     }
-    pid_t parent = getpid();
     pid_t pid = fork();
     if (pid < 0) {
         fp__boot_err(err, FP_ERR_SYSTEM, "fork: %s", strerror(errno));
@@ -469,7 +468,6 @@ static fp_status_t spawn(shost_t *h, const char **argv, fp_error_t *err)
          * with its stdin instead: when this process ends, however it ends,
          * the pipe's write end (close-on-exec, ours alone) closes, ssh
          * sends EOF, the node exits, ssh exits. */
-        (void)parent;
         dup2(pin[0], 0);
         dup2(pout[1], 1);
         dup2(perr[1], 2);
